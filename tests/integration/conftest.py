@@ -17,7 +17,7 @@ import pytest
 
 import pgsluice_harness as h
 
-DIRECT = os.environ.get("PGSLUICE_DIRECT") == "1"
+DIRECT = h.DIRECT
 BUILD = os.path.join(h.REPO, os.environ.get("PGSLUICE_BUILD", "build/san"))
 
 

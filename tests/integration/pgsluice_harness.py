@@ -26,6 +26,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PGBIN = "/usr/lib/postgresql/15/bin"
 PGTEMP = os.path.join(REPO, "scripts", "pgtemp.sh")
 DATABASE = "sluice_test"
+DIRECT = os.environ.get("PGSLUICE_DIRECT") == "1"
 
 # One role per upstream authentication method; the password names the role
 # so that a mix-up shows in a failure message.
@@ -92,8 +93,9 @@ def sanitizer_report(text):
 # --- TLS material ------------------------------------------------------------
 
 class Certs:
-    """A CA, a server certificate it signed for 127.0.0.1 and localhost, and
-    an unrelated CA that must not verify that certificate."""
+    """A CA, two certificates it signed for 127.0.0.1 and localhost (one for
+    the server, one for the proxy, so that a relayed channel binding cannot
+    pass by accident) and an unrelated CA that must verify neither."""
 
     def __init__(self, directory):
         self.dir = directory
@@ -102,14 +104,21 @@ class Certs:
         self.ca_key = os.path.join(directory, "ca.key")
         self.cert = os.path.join(directory, "server.crt")
         self.key = os.path.join(directory, "server.key")
+        self.proxy_cert = os.path.join(directory, "proxy.crt")
+        self.proxy_key = os.path.join(directory, "proxy.key")
         self.wrong_ca = os.path.join(directory, "wrong-ca.crt")
 
     def generate(self):
         self._make_ca(self.ca, self.ca_key, "pgsluice test CA")
         self._make_ca(self.wrong_ca, os.path.join(self.dir, "wrong-ca.key"),
                       "pgsluice unrelated CA")
-        csr = os.path.join(self.dir, "server.csr")
-        ext = os.path.join(self.dir, "server.ext")
+        self._make_leaf(self.cert, self.key, "server")
+        self._make_leaf(self.proxy_cert, self.proxy_key, "proxy")
+        return self
+
+    def _make_leaf(self, cert, key, name):
+        csr = os.path.join(self.dir, name + ".csr")
+        ext = os.path.join(self.dir, name + ".ext")
         with open(ext, "w") as f:
             f.write("basicConstraints = CA:FALSE\n"
                     "keyUsage = digitalSignature, keyEncipherment\n"
@@ -117,12 +126,11 @@ class Certs:
                     "subjectAltName = IP:127.0.0.1, DNS:localhost\n")
         run(["openssl", "req", "-new", "-nodes", "-newkey", "ec",
              "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-keyout", self.key, "-out", csr, "-subj", "/CN=127.0.0.1"])
+             "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
         run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca,
              "-CAkey", self.ca_key, "-CAcreateserial", "-days", "30",
-             "-out", self.cert, "-extfile", ext])
-        os.chmod(self.key, 0o600)
-        return self
+             "-out", cert, "-extfile", ext])
+        os.chmod(key, 0o600)
 
     @staticmethod
     def _make_ca(cert, key, name):
@@ -470,12 +478,14 @@ class WireClient:
             except (ConnectionResetError, BrokenPipeError):
                 return True
 
-    def login(self, user, password=None, database=DATABASE):
-        """Runs startup and authentication (cleartext, md5 or SCRAM) up to
-        ReadyForQuery; raises ProtocolError with the server's fields."""
+    def login(self, user, password=None, database=DATABASE, **params):
+        """Runs startup (with extra startup parameters) and authentication
+        (cleartext, md5 or SCRAM) up to ReadyForQuery; returns the
+        transaction status, or raises ProtocolError with the server's
+        fields."""
         if password is None:
             password = PASSWORDS.get(user, "")
-        self.send(startup_packet(user, database))
+        self.send(startup_packet(user, database, **params))
         scram = None
         while True:
             msg = self.read()
