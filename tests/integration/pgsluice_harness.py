@@ -277,6 +277,16 @@ class Endpoint:
                 return m
             time.sleep(0.05)
 
+    def expect_log(self, pattern, mark=0, timeout=5.0):
+        """Asserts that the proxy logs a line matching pattern after mark;
+        in direct mode there is no proxy log and nothing is checked."""
+        if self.direct:
+            return None
+        m = self.wait_log(pattern, mark, timeout)
+        assert m, "no log line matching %r in:\n%s" % (
+            pattern, self.log_since(mark)[-4000:])
+        return m
+
 
 class DirectEndpoint(Endpoint):
     """The PostgreSQL server itself, standing in for the proxy."""

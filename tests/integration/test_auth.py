@@ -52,3 +52,18 @@ def test_unknown_user_gets_server_error(proxy):
         client.login("no_such_user", "whatever")
     assert raw.value.fields["C"] == "28P01"
     client.close()
+
+
+@pytest.mark.proxy_only
+def test_passwords_never_logged(proxy_factory):
+    """Even at debug level the proxy relays passwords without writing them
+    down, whichever method carried them."""
+    proxy = proxy_factory(log_level="debug")
+    for user in USERS:
+        proxy.connect(user).close()
+        with pytest.raises(psycopg2.OperationalError):
+            proxy.connect(user, password="wrong-" + h.PASSWORDS[user])
+    proxy.expect_log(r"session_closed .*user=clear_user\b")
+    log = proxy.log_text()
+    for password in h.PASSWORDS.values():
+        assert password not in log

@@ -55,6 +55,11 @@ def assert_rejected(endpoint, fields, codes):
     assert fields.get("S") in ("FATAL", "ERROR"), fields
 
 
+def expect_error_logged(endpoint, mark, codes):
+    endpoint.expect_log(r"session_error .*sqlstate=(%s)\b" % "|".join(codes),
+                        mark)
+
+
 def logged_in(endpoint, **params):
     client = h.WireClient(endpoint.host, endpoint.port, timeout=10)
     assert client.login("clear_user", **params) == b"I"
@@ -62,11 +67,13 @@ def logged_in(endpoint, **params):
 
 
 def test_huge_startup_length(endpoint):
+    mark = endpoint.log_mark()
     client = h.WireClient(endpoint.host, endpoint.port)
     client.send(struct.pack("!ii", 0x7FFFFFFF, h.PROTOCOL_3) + b"user\0x\0")
     fields = client.read_error_or_close()
     client.close()
     assert_rejected(endpoint, fields, ("08P01", "54000"))
+    expect_error_logged(endpoint, mark, ("08P01", "54000"))
 
 
 def test_startup_length_below_minimum(endpoint):
@@ -79,11 +86,13 @@ def test_startup_length_below_minimum(endpoint):
 
 def test_negative_length_after_startup(endpoint):
     client = logged_in(endpoint)
+    mark = endpoint.log_mark()
     client.send(b"Q" + struct.pack("!i", -5))
     fields = client.read_error_or_close()
     assert client.expect_closed()
     client.close()
     assert_rejected(endpoint, fields, ("08P01",))
+    expect_error_logged(endpoint, mark, ("08P01",))
 
 
 def test_length_below_four_after_startup(endpoint):

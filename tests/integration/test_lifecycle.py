@@ -30,6 +30,7 @@ def test_upstream_down_then_up(proxy_factory, workdir):
     proxy = proxy_factory(upstream_port=port, connect_timeout=2)
 
     fields = startup_error(proxy)
+    proxy.expect_log(r"session_error .*sqlstate=08001\b")
     assert fields is not None, "closed without an ErrorResponse"
     assert fields["C"] == "08001", fields
     text = fields.get("M", "") + " " + fields.get("D", "")

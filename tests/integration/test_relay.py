@@ -225,6 +225,8 @@ def test_application_name_reaches_server(proxy, admin):
                      "WHERE pid = %s", (pid,))
         assert acur.fetchone()[0] == "nightly-load-17"
     conn.close()
+    # Operators find a job's sessions in the proxy log by the same name.
+    proxy.expect_log(r"session_closed .*application_name=nightly-load-17\b")
 
 
 def test_twenty_concurrent_sessions_are_isolated(proxy):
