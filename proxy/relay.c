@@ -1,0 +1,788 @@
+/*
+ * The relay of an established session: frames messages in both directions,
+ * classifies what the client sends, takes write slots before forwarding a
+ * write, tracks transaction state from ReadyForQuery, and applies
+ * backpressure. Startup and closing belong to session.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/classify.h"
+#include "proxy/server.h"
+#include "proxy/session_int.h"
+
+/* Messages at least this long stream through instead of being held whole,
+ * when their type needs no inspection (CopyData, DataRow). */
+#define STREAM_THRESHOLD (256u * 1024u)
+#define LEN_UNLIMITED 0x7fffffffu
+
+static void on_grant(void *arg, int status, const queue_refusal_t *info);
+
+/* ---- small helpers ---- */
+
+static void to_upstream(session_t *s, const void *p, size_t n)
+{
+    g_server->stats.bytes_client_to_server += n;
+    link_send(&s->upstream, p, n);
+}
+
+static void to_client(session_t *s, const void *p, size_t n)
+{
+    g_server->stats.bytes_server_to_client += n;
+    link_send(&s->client, p, n);
+}
+
+static void protocol_violation(session_t *s, const char *msg)
+{
+    sess_fail(s, "08P01", msg, NULL);
+}
+
+static int holds(const session_t *s, const char *table)
+{
+    for (int i = 0; i < s->nheld; i++)
+        if (strcmp(s->held[i], table) == 0)
+            return 1;
+    return 0;
+}
+
+static void strv_free(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void note_sql(session_t *s, const char *sql)
+{
+    snprintf(s->current_sql, sizeof(s->current_sql), "%s", sql);
+}
+
+/* Joins tables into "a, b" for messages and logs. */
+static void join_tables(char *out, size_t len, char *const *t, int n)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", t[i]);
+}
+
+/* ---- refusing a held message ---- */
+
+/*
+ * Fails the client's message at the head of its buffer with our own error,
+ * keeping the upstream's transaction state identical to what the client
+ * will believe: a statement that always fails is sent in its place, and the
+ * server's error for it is replaced by ours on the way back.
+ */
+static void refuse_head(session_t *s, const char *sqlstate, const char *msg,
+                        const char *detail)
+{
+    static const char failing[] = "SELECT 1/(random()*0)::int";
+    buf_t *in = &s->client.in;
+    buf_t out = {0};
+    frame_t f;
+    size_t m;
+
+    if (frame_read(buf_head(in), buf_avail(in), LEN_UNLIMITED, &f) != FRAME_OK ||
+        !f.body)
+        return;
+    buf_free(&s->replace_error);
+    frame_put_error(&s->replace_error, "ERROR", sqlstate, msg, detail);
+    s->injecting = 1;
+    if (f.type == 'Q') {
+        frame_put_query(&out, failing);
+        s->inflight++;
+    } else {
+        m = frame_begin(&out, 'P');
+        buf_put_u8(&out, 0);
+        buf_put_str(&out, failing);
+        buf_put_u16(&out, 0);
+        frame_end(&out, m);
+        m = frame_begin(&out, 'B');
+        buf_append(&out, "\0\0\0\0\0\0\0", 8); /* portal, stmt, 0 fmt, 0 params, 0 results */
+        frame_end(&out, m);
+        m = frame_begin(&out, 'E');
+        buf_append(&out, "\0\0\0\0\0", 5);
+        frame_end(&out, m);
+    }
+    to_upstream(s, buf_head(&out), buf_avail(&out));
+    buf_free(&out);
+    buf_consume(in, f.total);
+}
+
+/* ---- write slots ---- */
+
+static void add_held(session_t *s, char **tables, int n)
+{
+    char **v;
+
+    if (s->nheld == 0)
+        s->hold_started_ms = sess_now();
+    v = realloc(s->held, sizeof(char *) * (size_t)(s->nheld + n));
+    if (!v)
+        return;
+    s->held = v;
+    for (int i = 0; i < n; i++)
+        s->held[s->nheld++] = strdup(tables[i]);
+}
+
+static void log_slot(session_t *s, log_level_t lv, const char *event, char **t, int n,
+                     const char *field, uint64_t ms)
+{
+    log_line_t l;
+    char tables[512];
+
+    join_tables(tables, sizeof(tables), t, n);
+    sess_log(s, &l, lv, event);
+    log_str(&l, "table", tables);
+    if (field)
+        log_u64(&l, field, ms);
+    log_end(&l);
+}
+
+static void deadlock_refusal(session_t *s, char **missing, int n)
+{
+    char tables[512], msg[700];
+
+    join_tables(tables, sizeof(tables), missing, n);
+    snprintf(msg, sizeof(msg),
+             "deadlock detected by pgsluice: this transaction holds %s and waits "
+             "for %s, which a transaction waiting for it holds",
+             s->nheld ? s->held[0] : "a write slot", tables);
+    log_slot(s, LOG_WARN, "deadlock_broken", missing, n, NULL, 0);
+    refuse_head(s, "40P01", msg, NULL);
+}
+
+/*
+ * Makes sure the session holds every table in tables before the message at
+ * the head of its buffer goes upstream. Returns 1 when all are held, 0 when
+ * the session now waits (the message stays unconsumed), -1 when the message
+ * was refused and consumed.
+ */
+static int need_slots(session_t *s, char **tables, int n)
+{
+    char **missing = NULL;
+    int nm = 0, rc;
+
+    for (int i = 0; i < n; i++)
+        if (!holds(s, tables[i]))
+            nm++;
+    if (nm == 0)
+        return 1;
+    missing = calloc((size_t)nm, sizeof(char *));
+    if (!missing)
+        return 1;
+    nm = 0;
+    for (int i = 0; i < n; i++)
+        if (!holds(s, tables[i]))
+            missing[nm++] = strdup(tables[i]);
+    rc = queue_acquire(g_server->queue, s->sid, (const char *const *)missing, nm,
+                       on_grant, s);
+    if (rc == QUEUE_GRANTED) {
+        add_held(s, missing, nm);
+        log_slot(s, LOG_DEBUG, "slot_granted", missing, nm, "wait_ms", 0);
+        strv_free(missing, nm);
+        return 1;
+    }
+    if (rc == QUEUE_WAITING) {
+        s->blocked |= BLOCK_QUEUE;
+        s->want = missing;
+        s->nwant = nm;
+        s->wait_started_ms = sess_now();
+        log_slot(s, LOG_INFO, "slot_queued", missing, nm, NULL, 0);
+        return 0;
+    }
+    deadlock_refusal(s, missing, nm);
+    strv_free(missing, nm);
+    return -1;
+}
+
+static void timeout_refusal(session_t *s, const queue_refusal_t *info)
+{
+    session_t *h = info ? server_find_by_sid(info->holder) : NULL;
+    char msg[700];
+
+    snprintf(msg, sizeof(msg),
+             "pgsluice: gave up after waiting %llu ms for the write slot of table %s, "
+             "held by client %s (application_name \"%s\")",
+             (unsigned long long)(info ? info->waited_ms : 0),
+             info && info->table ? info->table : "?", h ? h->client_addr : "?",
+             h && h->application_name ? h->application_name : "");
+    log_slot(s, LOG_WARN, "slot_wait_timeout", s->want, s->nwant, "wait_ms",
+             info ? info->waited_ms : 0);
+    refuse_head(s, "55P03", msg, NULL);
+}
+
+static void on_grant(void *arg, int status, const queue_refusal_t *info)
+{
+    session_t *s = arg;
+    uint64_t waited = sess_now() - s->wait_started_ms;
+
+    s->blocked &= ~BLOCK_QUEUE;
+    if (status == QUEUE_GRANTED) {
+        add_held(s, s->want, s->nwant);
+        log_slot(s, LOG_INFO, "slot_granted", s->want, s->nwant, "wait_ms", waited);
+    } else if (status == QUEUE_ETIMEDOUT) {
+        timeout_refusal(s, info);
+    } else {
+        deadlock_refusal(s, s->want, s->nwant);
+    }
+    strv_free(s->want, s->nwant);
+    s->want = NULL;
+    s->nwant = 0;
+    relay_client_data(s);
+}
+
+void relay_cancel_wait(session_t *s)
+{
+    queue_cancel(g_server->queue, s->sid);
+    s->blocked &= ~BLOCK_QUEUE;
+    log_slot(s, LOG_INFO, "slot_wait_cancelled", s->want, s->nwant, "wait_ms",
+             sess_now() - s->wait_started_ms);
+    strv_free(s->want, s->nwant);
+    s->want = NULL;
+    s->nwant = 0;
+    refuse_head(s, "57014", "canceling statement due to user request", NULL);
+    relay_client_data(s);
+}
+
+void relay_release_slots(session_t *s)
+{
+    if (s->nheld == 0 && !(s->blocked & BLOCK_QUEUE))
+        return;
+    queue_release_all(g_server->queue, s->sid);
+    if (s->nheld)
+        log_slot(s, LOG_INFO, "slot_released", s->held, s->nheld, "hold_ms",
+                 sess_now() - s->hold_started_ms);
+    strv_free(s->held, s->nheld);
+    s->held = NULL;
+    s->nheld = 0;
+    strv_free(s->want, s->nwant);
+    s->want = NULL;
+    s->nwant = 0;
+    s->blocked &= ~BLOCK_QUEUE;
+}
+
+/* ---- what the client sends ---- */
+
+static int classifying(void)
+{
+    return g_server->cfg->ntables > 0 || g_server->cfg->nprocs > 0;
+}
+
+/* A message body that must be one NUL-terminated string and nothing else. */
+static const char *body_string(const frame_t *f)
+{
+    if (f->body_len == 0 || memchr(f->body, 0, f->body_len) != f->body + f->body_len - 1)
+        return NULL;
+    return (const char *)f->body;
+}
+
+static void apply_session_effects(session_t *s, const classify_result_t *r,
+                                  stmt_info_t *acc)
+{
+    for (int i = 0; i < r->n; i++) {
+        const classify_stmt_t *st = &r->stmts[i];
+        stmt_info_t info = {.writes = st->writes, .nwrites = st->nwrites,
+                            .flags = st->flags};
+        if ((st->flags & CLASSIFY_F_SEARCH_PATH) && !(st->flags & CLASSIFY_F_LOCAL)) {
+            free(s->search_path);
+            s->search_path = st->new_search_path ? strdup(st->new_search_path) : NULL;
+        }
+        if (st->prepare_name)
+            stmtmap_put(&s->sql_prepared, st->prepare_name, &info);
+        if (st->deallocate_name && st->deallocate_name[0])
+            stmtmap_del(&s->sql_prepared, st->deallocate_name);
+        else if (st->deallocate_name)
+            stmtmap_clear(&s->sql_prepared);
+        acc->flags |= st->flags;
+    }
+}
+
+/* Adds tables to a sorted unique list. */
+static void merge_writes(stmt_info_t *acc, char *const *t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int j = 0, k;
+        while (j < acc->nwrites && strcmp(acc->writes[j], t[i]) < 0)
+            j++;
+        if (j < acc->nwrites && strcmp(acc->writes[j], t[i]) == 0)
+            continue;
+        char **v = realloc(acc->writes, sizeof(char *) * (size_t)(acc->nwrites + 1));
+        if (!v)
+            return;
+        acc->writes = v;
+        for (k = acc->nwrites; k > j; k--)
+            v[k] = v[k - 1];
+        v[j] = strdup(t[i]);
+        acc->nwrites++;
+    }
+}
+
+/* What sql writes, with the session's prepared statements resolved. */
+static void classify_text(session_t *s, const char *sql, stmt_info_t *acc)
+{
+    classify_result_t *r;
+    const stmt_info_t *p;
+    log_line_t l;
+
+    memset(acc, 0, sizeof(*acc));
+    if (!classifying())
+        return;
+    r = classify_sql(g_server->ccfg, sql, s->search_path, s->user);
+    if (!r)
+        return;
+    apply_session_effects(s, r, acc);
+    for (int i = 0; i < r->n; i++) {
+        const classify_stmt_t *st = &r->stmts[i];
+        if (st->prepare_name)
+            continue; /* PREPARE itself writes nothing */
+        merge_writes(acc, st->writes, st->nwrites);
+        if (st->execute_name && (p = stmtmap_get(&s->sql_prepared, st->execute_name)))
+            merge_writes(acc, p->writes, p->nwrites);
+        if (st->reason && log_enabled(LOG_DEBUG)) {
+            sess_log(s, &l, LOG_DEBUG, "classify_guess");
+            log_str(&l, "reason", st->reason);
+            log_strn(&l, "sql", sql, 120);
+            log_end(&l);
+        }
+    }
+    classify_result_free(r);
+}
+
+static int on_query(session_t *s, const frame_t *f)
+{
+    const char *sql = body_string(f);
+    stmt_info_t info;
+    int rc;
+
+    if (!sql) {
+        protocol_violation(s, "invalid Query message");
+        return -1;
+    }
+    classify_text(s, sql, &info);
+    rc = need_slots(s, info.writes, info.nwrites);
+    stmt_info_free(&info);
+    if (rc <= 0)
+        return rc == 0 ? 0 : 2;
+    note_sql(s, sql);
+    s->inflight++;
+    return 1;
+}
+
+static int on_parse(session_t *s, const frame_t *f)
+{
+    frame_cur_t c;
+    const char *name, *sql;
+    stmt_info_t info;
+
+    frame_cur_init(&c, f->body, f->body_len);
+    name = frame_get_str(&c);
+    sql = frame_get_str(&c);
+    if (!name || !sql) {
+        protocol_violation(s, "invalid Parse message");
+        return -1;
+    }
+    classify_text(s, sql, &info);
+    if (info.nwrites || name[0] == '\0')
+        stmtmap_put(&s->stmts, name, &info);
+    stmt_info_free(&info);
+    note_sql(s, sql);
+    return 1;
+}
+
+static int on_bind(session_t *s, const frame_t *f)
+{
+    frame_cur_t c;
+    const char *portal, *stmt;
+    const stmt_info_t *info;
+    stmt_info_t none = {0};
+
+    frame_cur_init(&c, f->body, f->body_len);
+    portal = frame_get_str(&c);
+    stmt = frame_get_str(&c);
+    if (!portal || !stmt) {
+        protocol_violation(s, "invalid Bind message");
+        return -1;
+    }
+    info = stmtmap_get(&s->stmts, stmt);
+    if (info && info->nwrites)
+        stmtmap_put(&s->portals, portal, info);
+    else if (s->portals.count)
+        stmtmap_put(&s->portals, portal, &none);
+    return 1;
+}
+
+static int on_execute(session_t *s, const frame_t *f)
+{
+    frame_cur_t c;
+    const char *portal;
+    const stmt_info_t *info;
+    int rc;
+
+    frame_cur_init(&c, f->body, f->body_len);
+    portal = frame_get_str(&c);
+    if (!portal) {
+        protocol_violation(s, "invalid Execute message");
+        return -1;
+    }
+    info = stmtmap_get(&s->portals, portal);
+    if (!info || !info->nwrites)
+        return 1;
+    rc = need_slots(s, info->writes, info->nwrites);
+    return rc <= 0 ? (rc == 0 ? 0 : 2) : 1;
+}
+
+static int on_close(session_t *s, const frame_t *f)
+{
+    frame_cur_t c;
+    uint8_t kind;
+    const char *name;
+
+    frame_cur_init(&c, f->body, f->body_len);
+    kind = frame_get_u8(&c);
+    name = frame_get_str(&c);
+    if (!name || (kind != 'S' && kind != 'P')) {
+        protocol_violation(s, "invalid Close message");
+        return -1;
+    }
+    stmtmap_del(kind == 'S' ? &s->stmts : &s->portals, name);
+    return 1;
+}
+
+/*
+ * One whole client message. Returns 1 to forward it, 0 to hold it (the
+ * session waits for a slot), 2 when it was consumed here, -1 when the
+ * session failed.
+ */
+static int client_message(session_t *s, const frame_t *f)
+{
+    switch (f->type) {
+    case 'Q':
+        return on_query(s, f);
+    case 'P':
+        return on_parse(s, f);
+    case 'B':
+        return on_bind(s, f);
+    case 'E':
+        return on_execute(s, f);
+    case 'C':
+        return on_close(s, f);
+    case 'S':
+    case 'F':
+        s->inflight++;
+        return 1;
+    case 'X':
+        s->terminated = 1;
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+/* Starts passing a long CopyData through as it arrives. */
+static void start_stream(session_t *s, buf_t *in, const frame_t *f, int to_server)
+{
+    size_t n = buf_avail(in);
+
+    if (to_server) {
+        to_upstream(s, buf_head(in), n);
+        s->c_stream_left = f->total - n;
+    } else {
+        to_client(s, buf_head(in), n);
+        s->s_stream_left = f->total - n;
+    }
+    buf_consume(in, n);
+}
+
+/* Passes on bytes of a streamed message; returns 1 while bytes remain. */
+static int continue_stream(session_t *s, buf_t *in, size_t *left, int to_server)
+{
+    size_t n = buf_avail(in) < *left ? buf_avail(in) : *left;
+
+    if (to_server)
+        to_upstream(s, buf_head(in), n);
+    else
+        to_client(s, buf_head(in), n);
+    buf_consume(in, n);
+    *left -= n;
+    return *left > 0;
+}
+
+static int read_frame(session_t *s, buf_t *in, int from_client, frame_t *f)
+{
+    uint8_t t = buf_head(in)[0];
+    int streamable = from_client ? t == 'd' : (t == 'd' || t == 'D');
+    size_t max = streamable ? LEN_UNLIMITED : g_server->cfg->max_message_size;
+    int rc = frame_read(buf_head(in), buf_avail(in), max, f);
+    char msg[200];
+
+    if (rc == FRAME_NEED_MORE || rc == FRAME_OK)
+        return rc;
+    if (!from_client) {
+        sess_fail(s, "08P01", "lost synchronization with the upstream server", NULL);
+    } else if (rc == FRAME_ETOOBIG) {
+        snprintf(msg, sizeof(msg),
+                 "message of type '%c' with %u bytes exceeds max_message_size (%zu)",
+                 t >= 32 && t < 127 ? t : '?', buf_get_u32(buf_head(in) + 1),
+                 g_server->cfg->max_message_size);
+        sess_fail(s, "54000", msg, NULL);
+    } else {
+        protocol_violation(s, "invalid message length");
+    }
+    return -1;
+}
+
+static void apply_backpressure(session_t *s)
+{
+    int over = link_backlog(&s->upstream) > s->upstream.high_water;
+
+    if (over)
+        s->blocked |= BLOCK_PRESSURE;
+    /* Stop reading the client while its messages cannot move on. */
+    if (over || ((s->blocked & BLOCK_QUEUE) &&
+                 buf_avail(&s->client.in) > s->client.high_water))
+        link_pause(&s->client, 1);
+    else if (!s->blocked)
+        link_pause(&s->client, 0);
+}
+
+void relay_client_data(session_t *s)
+{
+    buf_t *in = &s->client.in;
+    frame_t f;
+    int rc;
+
+    while ((s->state == SESS_AUTH || s->state == SESS_READY) && !s->blocked) {
+        if (s->c_stream_left) {
+            if (continue_stream(s, in, &s->c_stream_left, 1))
+                break;
+            continue;
+        }
+        if (buf_avail(in) == 0)
+            break;
+        rc = read_frame(s, in, 1, &f);
+        if (rc < 0)
+            return;
+        if (rc == FRAME_NEED_MORE)
+            break;
+        if (!f.body) {
+            if (f.type == 'd' && f.total >= STREAM_THRESHOLD)
+                start_stream(s, in, &f, 1);
+            break;
+        }
+        rc = client_message(s, &f);
+        if (rc < 0)
+            return;
+        if (rc == 0)
+            break;
+        if (rc == 1) {
+            to_upstream(s, buf_head(in), f.total);
+            buf_consume(in, f.total);
+        }
+    }
+    if (s->state == SESS_CLOSING)
+        return;
+    link_flush(&s->upstream);
+    apply_backpressure(s);
+}
+
+void relay_upstream_drained(session_t *s)
+{
+    if (s->state == SESS_CLOSING)
+        return;
+    s->blocked &= ~BLOCK_PRESSURE;
+    if (!(s->blocked & BLOCK_QUEUE))
+        link_pause(&s->client, 0);
+    relay_client_data(s);
+}
+
+/* ---- what the server sends ---- */
+
+/* Drops SCRAM-SHA-256-PLUS from a SASL offer: channel binding cannot hold
+ * across a proxy, since the client's TLS channel is not the server's. */
+static void forward_sasl_offer(session_t *s, const frame_t *f)
+{
+    buf_t out = {0};
+    frame_cur_t c;
+    const char *mech;
+    size_t m = frame_begin(&out, 'R');
+
+    frame_cur_init(&c, f->body, f->body_len);
+    buf_put_u32(&out, frame_get_u32(&c));
+    while ((mech = frame_get_str(&c)) && *mech)
+        if (strcmp(mech, "SCRAM-SHA-256-PLUS") != 0)
+            buf_put_str(&out, mech);
+    buf_put_u8(&out, 0);
+    frame_end(&out, m);
+    to_client(s, buf_head(&out), buf_avail(&out));
+    buf_free(&out);
+}
+
+static int on_auth(session_t *s, const frame_t *f)
+{
+    if (f->body_len >= 4 && buf_get_u32(f->body) == 10) {
+        forward_sasl_offer(s, f);
+        return 0;
+    }
+    return 1;
+}
+
+static int on_backend_key(session_t *s, const frame_t *f)
+{
+    buf_t out = {0};
+
+    if (f->body_len != 8)
+        return 1;
+    s->server_pid = buf_get_u32(f->body);
+    s->server_key = buf_get_u32(f->body + 4);
+    frame_put_backend_key(&out, s->pid, s->key);
+    to_client(s, buf_head(&out), buf_avail(&out));
+    buf_free(&out);
+    return 0;
+}
+
+static void on_parameter(session_t *s, const frame_t *f)
+{
+    frame_cur_t c;
+    const char *k, *v;
+
+    if (s->dialect >= 0)
+        return;
+    frame_cur_init(&c, f->body, f->body_len);
+    k = frame_get_str(&c);
+    v = frame_get_str(&c);
+    if (k && v && strcmp(k, "server_version") == 0)
+        s->dialect = strncmp(v, "8.0.2", 5) == 0 ? CLASSIFY_DIALECT_REDSHIFT
+                                                  : CLASSIFY_DIALECT_POSTGRES;
+}
+
+static void on_ready(session_t *s, const frame_t *f)
+{
+    log_line_t l;
+
+    if (f->body_len != 1)
+        return;
+    s->txn = (char)f->body[0];
+    if (s->inflight > 0)
+        s->inflight--;
+    if (s->state == SESS_AUTH) {
+        s->state = SESS_READY;
+        sess_log(s, &l, LOG_INFO, "session_opened");
+        log_u64(&l, "setup_ms", sess_now() - s->started_ms);
+        log_end(&l);
+    }
+    if (s->txn == 'I' && s->inflight == 0) {
+        stmtmap_clear(&s->portals);
+        relay_release_slots(s);
+    }
+}
+
+static void on_server_error(session_t *s, const frame_t *f)
+{
+    frame_error_t e;
+
+    if (frame_parse_error(f, &e) != FRAME_OK || !e.severity)
+        return;
+    if (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0)
+        s->server_fatal = 1;
+}
+
+/* Returns 1 to forward the message as it is, 0 when it was handled. */
+static int server_message(session_t *s, const frame_t *f)
+{
+    if (s->injecting) {
+        if (f->type == '1' || f->type == '2')
+            return 0;
+        if (f->type == 'E') {
+            s->injecting = 0;
+            to_client(s, buf_head(&s->replace_error), buf_avail(&s->replace_error));
+            buf_free(&s->replace_error);
+            return 0;
+        }
+    }
+    switch (f->type) {
+    case 'R':
+        return on_auth(s, f);
+    case 'K':
+        return on_backend_key(s, f);
+    case 'S':
+        on_parameter(s, f);
+        return 1;
+    case 'Z':
+        on_ready(s, f);
+        return 1;
+    case 'E':
+        on_server_error(s, f);
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+void relay_server_data(session_t *s)
+{
+    buf_t *in = &s->upstream.in;
+    frame_t f;
+    int rc;
+
+    while (s->state == SESS_AUTH || s->state == SESS_READY) {
+        if (s->s_stream_left) {
+            if (continue_stream(s, in, &s->s_stream_left, 0))
+                break;
+            continue;
+        }
+        if (buf_avail(in) == 0)
+            break;
+        rc = read_frame(s, in, 0, &f);
+        if (rc < 0)
+            return;
+        if (rc == FRAME_NEED_MORE)
+            break;
+        if (!f.body) {
+            if ((f.type == 'd' || f.type == 'D') && f.total >= STREAM_THRESHOLD)
+                start_stream(s, in, &f, 0);
+            break;
+        }
+        if (server_message(s, &f))
+            to_client(s, buf_head(in), f.total);
+        buf_consume(in, f.total);
+    }
+    if (s->state == SESS_CLOSING)
+        return;
+    link_flush(&s->client);
+    if (link_backlog(&s->client) > s->client.high_water)
+        link_pause(&s->upstream, 1);
+}
+
+void relay_client_drained(session_t *s)
+{
+    if (s->state == SESS_CLOSING || !s->upstream_open)
+        return;
+    link_pause(&s->upstream, 0);
+    relay_server_data(s);
+}
+
+void relay_upstream_lost(session_t *s, int err)
+{
+    if (s->terminated || s->server_fatal || s->state == SESS_AUTH) {
+        link_flush(&s->client);
+        sess_close(s, s->terminated ? "client terminated" : "server closed the session");
+        return;
+    }
+    sess_fail(s, "08006", "the upstream server closed the connection unexpectedly",
+              err ? uv_strerror(err) : NULL);
+}
+
+void relay_free(session_t *s)
+{
+    stmtmap_clear(&s->stmts);
+    stmtmap_clear(&s->portals);
+    stmtmap_clear(&s->sql_prepared);
+    strv_free(s->held, s->nheld);
+    strv_free(s->want, s->nwant);
+    buf_free(&s->replace_error);
+}
