@@ -9,19 +9,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int names_retries(const char *name)
+/* Counters that mean "replays started"; the proxy's server counts them as
+ * retries_attempted. Succeeded/gave-up counters must not be added in. */
+static const char *const retry_names[] = {"retries", "retries_attempted",
+                                          "retries_total"};
+
+static int retry_name(const char *name)
 {
-    return strcmp(name, "retries") == 0 ||
-           strncmp(name, "retries_", 8) == 0 ||
-           strcmp(name, "retry_count") == 0;
+    for (size_t i = 0; i < sizeof(retry_names) / sizeof(retry_names[0]); i++)
+        if (strcmp(name, retry_names[i]) == 0)
+            return 1;
+    return 0;
 }
 
-/* Sums a "retries" column; -1 when there is none. */
+/* Sums a retry counter column; -1 when there is none. */
 static long sum_column(const PGresult *res)
 {
-    int col = PQfnumber(res, "retries");
+    int col = -1;
     long sum = 0;
 
+    for (int f = 0; f < PQnfields(res) && col < 0; f++)
+        if (retry_name(PQfname(res, f)))
+            col = f;
     if (col < 0)
         return -1;
     for (int i = 0; i < PQntuples(res); i++)
@@ -37,7 +46,7 @@ static long sum_rows(const PGresult *res)
     if (PQnfields(res) < 2)
         return -1;
     for (int i = 0; i < PQntuples(res); i++) {
-        if (!names_retries(PQgetvalue(res, i, 0)))
+        if (!retry_name(PQgetvalue(res, i, 0)))
             continue;
         sum = (sum < 0 ? 0 : sum) + strtol(PQgetvalue(res, i, 1), NULL, 10);
     }
