@@ -11,6 +11,9 @@ PGB_PID=""
 PROXY_DSN=""
 
 bench_cleanup() {
+    if [ -f "$BENCH_WORK/pgbouncer/pgbouncer.pid" ]; then
+        kill "$(cat "$BENCH_WORK/pgbouncer/pgbouncer.pid")" 2>/dev/null || true
+    fi
     if [ -n "$PROXY_PID" ]; then
         kill "$PROXY_PID" 2>/dev/null || true
         wait "$PROXY_PID" 2>/dev/null || true
@@ -25,10 +28,11 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-# Starts the cluster; sets PG_PORT and DIRECT_DSN.
+# Starts the cluster (at serializable unless BENCH_PG_CONF says otherwise);
+# sets PG_PORT and DIRECT_DSN.
 bench_start_pg() {
     PG_PORT=$(sh "$PGTEMP" freeport)
-    PGTEMP_CONF="default_transaction_isolation = 'serializable'" \
+    PGTEMP_CONF=${BENCH_PG_CONF-"default_transaction_isolation = 'serializable'"} \
         sh "$PGTEMP" start "$BENCH_WORK/pg" "$PG_PORT"
     DIRECT_DSN="host=127.0.0.1 port=$PG_PORT dbname=postgres user=postgres"
 }
