@@ -116,22 +116,27 @@ static void print_ratios(FILE *out, const struct group *g, size_t n)
 {
     static const char *const others[] = {"serial", "direct", "direct-retry",
                                          "direct-retry-fast"};
+    const size_t nothers = sizeof(others) / sizeof(others[0]);
 
     for (size_t i = 0; i < n; i++) {
+        int shown = 0;
         double mine;
 
         if (strcmp(g[i].mode, "pgsluice") != 0)
             continue;
         mine = group_median(&g[i], "pgsluice", g, n);
-        fprintf(out, "scenario %d K=%d pgsluice makespan", g[i].scenario,
-                g[i].concurrency);
-        for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
+        for (size_t k = 0; k < nothers; k++) {
             double other = group_median(&g[i], others[k], g, n);
 
-            if (other > 0)
-                fprintf(out, "  /%s %.2f", others[k], mine / other);
+            if (other <= 0)
+                continue;
+            if (!shown++)
+                fprintf(out, "scenario %d K=%d pgsluice makespan",
+                        g[i].scenario, g[i].concurrency);
+            fprintf(out, "  /%s %.2f", others[k], mine / other);
         }
-        fputc('\n', out);
+        if (shown)
+            fputc('\n', out);
     }
 }
 
