@@ -7,6 +7,7 @@
 #ifndef PGSLUICE_STATS_H
 #define PGSLUICE_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum stats_retry_outcome {
@@ -37,5 +38,54 @@ typedef struct stats_error {
 } stats_error_t;
 
 void stats_record_error(const stats_error_t *e);
+
+/* ---- read side, for the console and the metrics endpoint ---- */
+
+/* The retry engine reports its budget here; until it does, none is shown. */
+void stats_set_budget(double remaining);
+/* 1 and *remaining when a budget was reported, else 0. */
+int stats_budget(double *remaining);
+
+/* Histogram upper bounds in seconds, as Prometheus buckets. */
+#define STATS_NBUCKETS 18
+extern const double stats_bucket_le[STATS_NBUCKETS];
+
+typedef struct stats_hist {
+    uint64_t counts[STATS_NBUCKETS]; /* per bucket, not cumulative */
+    uint64_t count;                  /* includes values over the last bound */
+    uint64_t sum_ms;
+} stats_hist_t;
+
+/* One table's totals; "" is the "(none)" table. */
+typedef struct stats_table {
+    const char *table;
+    stats_hist_t wait, hold;
+    uint64_t retries, retries_succeeded, gave_up, errors_passed;
+} stats_table_t;
+
+/* One (table, sqlstate) pair of retry and pass-through counters. */
+typedef struct stats_series {
+    const char *table;
+    const char *sqlstate; /* "" when the recorder gave none */
+    uint64_t attempts, succeeded, gave_up, passed;
+} stats_series_t;
+
+/* Each visits in table order (then sqlstate); data valid during the call. */
+void stats_foreach_table(void (*fn)(void *arg, const stats_table_t *t), void *arg);
+void stats_foreach_series(void (*fn)(void *arg, const stats_series_t *s), void *arg);
+/* Recorded errors, newest first; cycle is the transaction ids of a Redshift
+ * serializable violation ("4412,4419") or "". */
+void stats_foreach_error(void (*fn)(void *arg, const stats_error_t *e, const char *cycle),
+                         void *arg);
+/* Number of errors kept: the ring's size. */
+#define STATS_ERRORS_KEPT 100
+
+/* Pulls the transaction ids out of a Redshift 1023 detail ("... transactions
+ * forming the cycle are: 4412, 4419 (pid:21190)") into out as "4412,4419";
+ * returns how many ids it found (0 leaves out empty). */
+int stats_parse_cycle(const char *text, char *out, size_t len);
+
+/* Forgets everything (tests; shutdown). */
+void stats_free(void);
 
 #endif
