@@ -44,7 +44,7 @@ enum req_state { REQ_WAITING, REQ_GRANTED, REQ_REFUSED };
 
 struct request {
     struct session *s;
-    uint64_t sid, seq, since;
+    uint64_t seq, since;
     queue_cb cb;
     void *arg;
     enum req_state state;
@@ -791,17 +791,17 @@ static int walk_to_cycle(queue_mgr_t *q, struct session *s, size_t *from)
 
 /* ---- reporting a cycle ---- */
 
-/* Copies the cycle sids[i] -> tabs[i], rotated to start at `first`, into
- * fresh arrays; counts the deadlock once on each table in it. */
-static int cycle_store(queue_mgr_t *q, struct session **sids,
-                       struct table **tabs, int n, int first,
+/* Copies the cycle path[0..n), in which each session waits via its ptab
+ * for the next, rotated to start at `first`, into fresh arrays; counts the
+ * deadlock once on each table in it. Returns the length stored. */
+static int cycle_store(queue_mgr_t *q, void *const *path, int n, int first,
                        const char ***out_tabs, uint64_t **out_sids)
 {
     *out_tabs = malloc(n * sizeof(**out_tabs));
     *out_sids = malloc(n * sizeof(**out_sids));
     q->mark++;
     for (int i = 0; i < n; i++) {
-        struct table *t = tabs[(first + i) % n];
+        struct table *t = ((struct session *)path[i])->ptab;
         if (t->mark != q->mark)
             t->deadlocks++;
         t->mark = q->mark;
@@ -814,8 +814,9 @@ static int cycle_store(queue_mgr_t *q, struct session **sids,
         return 0;
     }
     for (int i = 0; i < n; i++) {
-        (*out_tabs)[i] = tabs[(first + i) % n]->name;
-        (*out_sids)[i] = sids[(first + i) % n]->sid;
+        struct session *x = path[(first + i) % n];
+        (*out_tabs)[i] = x->ptab->name;
+        (*out_sids)[i] = x->sid;
     }
     return n;
 }
@@ -835,38 +836,36 @@ static void clear_last(queue_mgr_t *q)
     memset(&q->last, 0, sizeof(q->last));
 }
 
-/* Builds the cycle root -> ... -> tail -> root into q->last. */
+/* Builds the cycle root -> ... -> tail -> root into q->last. The search
+ * left in x->ptab the table x->par waits on; shift that so each member's
+ * ptab is the table it waits on itself. */
 static void last_from_path(queue_mgr_t *q, struct session *root,
                            struct session *tail, struct table *last_tab)
 {
     size_t n = 1, i;
-    struct session **ss;
-    struct table **ts;
+    void **ss;
 
     for (struct session *x = tail; x != root; x = x->par)
         n++;
     q->has_last = 1;
     q->last.table = last_tab->name;
     ss = malloc(n * sizeof(*ss));
-    ts = malloc(n * sizeof(*ts));
-    if (!ss || !ts)
-        goto out;
-    i = n - 1;
-    ts[i] = last_tab;
-    for (struct session *x = tail; x != root; x = x->par, i--) {
-        ss[i] = x;
-        ts[i - 1] = x->ptab;
-    }
+    if (!ss)
+        return;
+    i = n;
+    for (struct session *x = tail; x != root; x = x->par)
+        ss[--i] = x;
     ss[0] = root;
-    q->last.table = ts[0]->name;
-    q->last.holder = oldest_holder(ts[0]);
+    for (i = 0; i + 1 < n; i++)
+        ((struct session *)ss[i])->ptab = ((struct session *)ss[i + 1])->ptab;
+    tail->ptab = last_tab;
+    q->last.table = root->ptab->name;
+    q->last.holder = oldest_holder(root->ptab);
     q->last.ncycle =
-        cycle_store(q, ss, ts, (int)n, 0, &q->last_tables, &q->last_sids);
+        cycle_store(q, ss, (int)n, 0, &q->last_tables, &q->last_sids);
     q->last.cycle_tables = q->last_tables;
     q->last.cycle_sids = q->last_sids;
-out:
     free(ss);
-    free(ts);
 }
 
 /* Only sessions in line for a table s holds can wait for s: its new request
@@ -907,31 +906,24 @@ static int closes_cycle(queue_mgr_t *q, struct session *s)
 static int refuse_cycle(queue_mgr_t *q, struct session *start, struct batch *b)
 {
     size_t from, n, first = 0;
-    struct session **ss;
-    struct table **ts;
+    void **cyc;
     struct request *victim;
 
     if (walk_to_cycle(q, start, &from) < 0)
         return -1;
+    cyc = q->path.v + from;
     n = q->path.n - from;
-    ss = malloc(n * sizeof(*ss));
-    ts = malloc(n * sizeof(*ts));
-    for (size_t i = 0; ss && i < n; i++) {
-        ss[i] = q->path.v[from + i];
-        if (ss[i]->req->seq > ss[first]->req->seq)
+    for (size_t i = 1; i < n; i++) {
+        struct session *x = cyc[i], *y = cyc[first];
+        if (x->req->seq > y->req->seq)
             first = i;
-        if (ts)
-            ts[i] = ss[i]->ptab;
     }
-    victim = ss ? ss[first]->req : ((struct session *)q->path.v[from])->req;
+    victim = ((struct session *)cyc[first])->req;
     victim->rtable = victim->s->ptab;
     victim->rholder = oldest_holder(victim->rtable);
     victim->rwaited = uv_now(q->loop) - victim->since;
-    if (ss && ts)
-        victim->ncyc = cycle_store(q, ss, ts, (int)n, (int)first,
-                                   &victim->cyc_tables, &victim->cyc_sids);
-    free(ss);
-    free(ts);
+    victim->ncyc = cycle_store(q, cyc, (int)n, (int)first, &victim->cyc_tables,
+                               &victim->cyc_sids);
     refuse(q, victim, QUEUE_EDEADLK, b);
     return 0;
 }
@@ -1132,7 +1124,6 @@ static struct request *request_new(queue_mgr_t *q, struct session *s,
     if (!r)
         return NULL;
     r->s = s;
-    r->sid = s->sid;
     r->seq = ++q->seq;
     r->since = uv_now(q->loop);
     for (int i = 0; i < m; i++) {
