@@ -7,6 +7,8 @@ BUILD   ?= build
 SAN     ?= 0
 PKGS    := libuv libssl libcrypto inih libpq libmicrohttpd
 VERSION := 0.1.0
+# Debian's interpreter: psycopg2 and pytest come from Debian packages.
+PYTHON  ?= /usr/bin/python3
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                -g -O2 -I. -DPGSLUICE_VERSION=\"$(VERSION)\" \
@@ -82,7 +84,7 @@ unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
 integration: all
-	PGSLUICE_BUILD=$(BUILD) python3 -m pytest -x -q tests/integration
+	PGSLUICE_BUILD=$(BUILD) $(PYTHON) -m pytest -x -q tests/integration
 
 fuzz:
 	sh tests/fuzz/run.sh 60

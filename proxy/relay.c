@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proxy/classify.h"
+#include "proxy/retry.h"
 #include "proxy/server.h"
 #include "proxy/session_int.h"
 
@@ -22,13 +23,13 @@ static void on_grant(void *arg, int status, const queue_refusal_t *info);
 
 /* ---- small helpers ---- */
 
-static void to_upstream(session_t *s, const void *p, size_t n)
+void relay_to_upstream(session_t *s, const void *p, size_t n)
 {
     g_server->stats.bytes_client_to_server += n;
     link_send(&s->upstream, p, n);
 }
 
-static void to_client(session_t *s, const void *p, size_t n)
+void relay_to_client(session_t *s, const void *p, size_t n)
 {
     g_server->stats.bytes_server_to_client += n;
     link_send(&s->client, p, n);
@@ -71,6 +72,18 @@ static void join_tables(char *out, size_t len, char *const *t, int n)
 
 /* ---- refusing a held message ---- */
 
+/* Hands each message of a stand-in batch to the retry engine. */
+static void record_standin(session_t *s, const buf_t *out)
+{
+    size_t off = 0, len;
+
+    while (off + 5 <= out->len) {
+        len = buf_get_u32(out->data + off + 1) + 1;
+        retry_client_msg(s, out->data + off, len, 0, RETRY_MSG_NORETRY, NULL, NULL);
+        off += len;
+    }
+}
+
 /*
  * Fails the client's message at the head of its buffer with our own error,
  * keeping the upstream's transaction state identical to what the client
@@ -108,7 +121,8 @@ static void refuse_head(session_t *s, const char *sqlstate, const char *msg,
         buf_append(&out, "\0\0\0\0\0", 5);
         frame_end(&out, m);
     }
-    to_upstream(s, buf_head(&out), buf_avail(&out));
+    relay_to_upstream(s, buf_head(&out), buf_avail(&out));
+    record_standin(s, &out);
     buf_free(&out);
     buf_consume(in, f.total);
 }
@@ -270,7 +284,8 @@ void relay_release_slots(session_t *s)
 
 static int classifying(void)
 {
-    return g_server->cfg->ntables > 0 || g_server->cfg->nprocs > 0;
+    return g_server->cfg->ntables > 0 || g_server->cfg->nprocs > 0 ||
+           g_server->retry_enabled;
 }
 
 /* A message body that must be one NUL-terminated string and nothing else. */
@@ -292,8 +307,11 @@ static void apply_session_effects(session_t *s, const classify_result_t *r,
             free(s->search_path);
             s->search_path = st->new_search_path ? strdup(st->new_search_path) : NULL;
         }
-        if (st->prepare_name)
+        if (st->prepare_name) {
             stmtmap_put(&s->sql_prepared, st->prepare_name, &info);
+            if (!s->msg_prepare)
+                s->msg_prepare = strdup(st->prepare_name);
+        }
         if (st->deallocate_name && st->deallocate_name[0])
             stmtmap_del(&s->sql_prepared, st->deallocate_name);
         else if (st->deallocate_name)
@@ -364,6 +382,7 @@ static int on_query(session_t *s, const frame_t *f)
         return -1;
     }
     classify_text(s, sql, &info);
+    s->msg_cflags = info.flags;
     rc = need_slots(s, info.writes, info.nwrites);
     stmt_info_free(&info);
     if (rc <= 0)
@@ -387,7 +406,8 @@ static int on_parse(session_t *s, const frame_t *f)
         return -1;
     }
     classify_text(s, sql, &info);
-    if (info.nwrites || name[0] == '\0')
+    s->msg_stmt = name;
+    if (info.nwrites || info.flags || name[0] == '\0')
         stmtmap_put(&s->stmts, name, &info);
     stmt_info_free(&info);
     note_sql(s, sql);
@@ -409,7 +429,7 @@ static int on_bind(session_t *s, const frame_t *f)
         return -1;
     }
     info = stmtmap_get(&s->stmts, stmt);
-    if (info && info->nwrites)
+    if (info && (info->nwrites || info->flags))
         stmtmap_put(&s->portals, portal, info);
     else if (s->portals.count)
         stmtmap_put(&s->portals, portal, &none);
@@ -430,8 +450,11 @@ static int on_execute(session_t *s, const frame_t *f)
         return -1;
     }
     info = stmtmap_get(&s->portals, portal);
-    if (!info || !info->nwrites)
+    if (!info || !info->nwrites) {
+        s->msg_cflags = info ? info->flags : 0;
         return 1;
+    }
+    s->msg_cflags = info->flags;
     rc = need_slots(s, info->writes, info->nwrites);
     return rc <= 0 ? (rc == 0 ? 0 : 2) : 1;
 }
@@ -489,10 +512,12 @@ static void start_stream(session_t *s, buf_t *in, const frame_t *f, int to_serve
     size_t n = buf_avail(in);
 
     if (to_server) {
-        to_upstream(s, buf_head(in), n);
+        relay_to_upstream(s, buf_head(in), n);
+        retry_client_stream(s, buf_head(in), n);
         s->c_stream_left = f->total - n;
     } else {
-        to_client(s, buf_head(in), n);
+        retry_server_stream(s);
+        relay_to_client(s, buf_head(in), n);
         s->s_stream_left = f->total - n;
     }
     buf_consume(in, n);
@@ -503,10 +528,11 @@ static int continue_stream(session_t *s, buf_t *in, size_t *left, int to_server)
 {
     size_t n = buf_avail(in) < *left ? buf_avail(in) : *left;
 
-    if (to_server)
-        to_upstream(s, buf_head(in), n);
-    else
-        to_client(s, buf_head(in), n);
+    if (to_server) {
+        relay_to_upstream(s, buf_head(in), n);
+        retry_client_stream(s, buf_head(in), n);
+    } else
+        relay_to_client(s, buf_head(in), n);
     buf_consume(in, n);
     *left -= n;
     return *left > 0;
@@ -515,7 +541,8 @@ static int continue_stream(session_t *s, buf_t *in, size_t *left, int to_server)
 static int read_frame(session_t *s, buf_t *in, int from_client, frame_t *f)
 {
     uint8_t t = buf_head(in)[0];
-    int streamable = from_client ? t == 'd' : (t == 'd' || t == 'D');
+    int streamable = from_client ? t == 'd'
+                                 : (t == 'd' || t == 'D') && retry_may_stream(s);
     size_t max = streamable ? LEN_UNLIMITED : g_server->cfg->max_message_size;
     int rc = frame_read(buf_head(in), buf_avail(in), max, f);
     char msg[200];
@@ -580,9 +607,15 @@ void relay_client_data(session_t *s)
         if (rc == 0)
             break;
         if (rc == 1) {
-            to_upstream(s, buf_head(in), f.total);
+            relay_to_upstream(s, buf_head(in), f.total);
+            retry_client_msg(s, buf_head(in), f.total, s->msg_cflags, 0, s->msg_stmt,
+                             s->msg_prepare);
             buf_consume(in, f.total);
         }
+        s->msg_cflags = 0;
+        s->msg_stmt = NULL;
+        free(s->msg_prepare);
+        s->msg_prepare = NULL;
     }
     if (s->state == SESS_CLOSING)
         return;
@@ -618,7 +651,7 @@ static void forward_sasl_offer(session_t *s, const frame_t *f)
             buf_put_str(&out, mech);
     buf_put_u8(&out, 0);
     frame_end(&out, m);
-    to_client(s, buf_head(&out), buf_avail(&out));
+    relay_to_client(s, buf_head(&out), buf_avail(&out));
     buf_free(&out);
 }
 
@@ -640,7 +673,7 @@ static int on_backend_key(session_t *s, const frame_t *f)
     s->server_pid = buf_get_u32(f->body);
     s->server_key = buf_get_u32(f->body + 4);
     frame_put_backend_key(&out, s->pid, s->key);
-    to_client(s, buf_head(&out), buf_avail(&out));
+    relay_to_client(s, buf_head(&out), buf_avail(&out));
     buf_free(&out);
     return 0;
 }
@@ -660,13 +693,11 @@ static void on_parameter(session_t *s, const frame_t *f)
                                                   : CLASSIFY_DIALECT_POSTGRES;
 }
 
-static void on_ready(session_t *s, const frame_t *f)
+void relay_on_ready(session_t *s, char status)
 {
     log_line_t l;
 
-    if (f->body_len != 1)
-        return;
-    s->txn = (char)f->body[0];
+    s->txn = status;
     if (s->inflight > 0)
         s->inflight--;
     if (s->state == SESS_AUTH) {
@@ -691,36 +722,52 @@ static void on_server_error(session_t *s, const frame_t *f)
         s->server_fatal = 1;
 }
 
-/* Returns 1 to forward the message as it is, 0 when it was handled. */
-static int server_message(session_t *s, const frame_t *f)
+/* Passes one server message on, through the retry engine once the session
+ * is up. p may differ from the frame when the proxy replaced the message. */
+static void pass_on(session_t *s, const uint8_t *p, size_t n)
 {
-    if (s->injecting) {
-        if (f->type == '1' || f->type == '2')
-            return 0;
-        if (f->type == 'E') {
-            s->injecting = 0;
-            to_client(s, buf_head(&s->replace_error), buf_avail(&s->replace_error));
-            buf_free(&s->replace_error);
-            return 0;
-        }
-    }
+    if (s->state == SESS_READY && !retry_server_msg(s, p, n))
+        return;
+    if (p[0] == 'Z' && n == 6)
+        relay_on_ready(s, (char)p[5]);
+    relay_to_client(s, p, n);
+}
+
+/* The server's answers to a refused message's stand-in: its ParseComplete
+ * and BindComplete are dropped and its error becomes ours. */
+static int stand_in(session_t *s, const frame_t *f)
+{
+    if (f->type == '1' || f->type == '2')
+        return 1;
+    if (f->type != 'E')
+        return 0;
+    s->injecting = 0;
+    pass_on(s, s->replace_error.data, s->replace_error.len);
+    buf_free(&s->replace_error);
+    return 1;
+}
+
+static void server_message(session_t *s, const frame_t *f)
+{
+    if (s->injecting && stand_in(s, f))
+        return;
     switch (f->type) {
     case 'R':
-        return on_auth(s, f);
+        if (!on_auth(s, f))
+            return;
+        break;
     case 'K':
-        return on_backend_key(s, f);
+        if (!on_backend_key(s, f))
+            return;
+        break;
     case 'S':
         on_parameter(s, f);
-        return 1;
-    case 'Z':
-        on_ready(s, f);
-        return 1;
+        break;
     case 'E':
         on_server_error(s, f);
-        return 1;
-    default:
-        return 1;
+        break;
     }
+    pass_on(s, f->body - 5, f->total);
 }
 
 void relay_server_data(session_t *s)
@@ -743,19 +790,23 @@ void relay_server_data(session_t *s)
         if (rc == FRAME_NEED_MORE)
             break;
         if (!f.body) {
-            if ((f.type == 'd' || f.type == 'D') && f.total >= STREAM_THRESHOLD)
+            if ((f.type == 'd' || f.type == 'D') && f.total >= STREAM_THRESHOLD &&
+                retry_may_stream(s))
                 start_stream(s, in, &f, 0);
             break;
         }
-        if (server_message(s, &f))
-            to_client(s, buf_head(in), f.total);
+        server_message(s, &f);
         buf_consume(in, f.total);
     }
     if (s->state == SESS_CLOSING)
         return;
     link_flush(&s->client);
+    link_flush(&s->upstream);
     if (link_backlog(&s->client) > s->client.high_water)
         link_pause(&s->upstream, 1);
+    /* A replay may have ended, or a grant come: go on with the client. */
+    if (!s->blocked && buf_avail(&s->client.in) > 0)
+        relay_client_data(s);
 }
 
 void relay_client_drained(session_t *s)
@@ -773,6 +824,13 @@ void relay_upstream_lost(session_t *s, int err)
         sess_close(s, s->terminated ? "client terminated" : "server closed the session");
         return;
     }
+    if (retry_commit_in_flight(s)) {
+        sess_fail(s, "08007",
+                  "the upstream connection was lost while COMMIT was in progress: "
+                  "the transaction may or may not have committed",
+                  err ? uv_strerror(err) : NULL);
+        return;
+    }
     sess_fail(s, "08006", "the upstream server closed the connection unexpectedly",
               err ? uv_strerror(err) : NULL);
 }
@@ -785,4 +843,6 @@ void relay_free(session_t *s)
     strv_free(s->held, s->nheld);
     strv_free(s->want, s->nwant);
     buf_free(&s->replace_error);
+    free(s->msg_prepare);
+    retry_free(s);
 }

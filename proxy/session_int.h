@@ -28,6 +28,7 @@ typedef enum sess_state {
 /* Why the client side is stopped from forwarding. */
 #define BLOCK_QUEUE 0x01    /* waiting for a write slot */
 #define BLOCK_PRESSURE 0x02 /* upstream backlog over high water */
+#define BLOCK_RETRY 0x04    /* a replay is under way */
 
 struct session {
     struct session *next, *prev; /* server registry */
@@ -75,6 +76,10 @@ struct session {
     uint64_t last_client_ms;            /* last message from the client */
     int cancel_pending;                 /* CancelRequest while waiting */
     void *admin;                        /* admin console state, if one */
+    struct retry *retry;                /* retry.c's state, NULL until needed */
+    unsigned msg_cflags;                /* what the message being relayed runs */
+    const char *msg_stmt;               /* the statement name a Parse creates */
+    char *msg_prepare;                  /* the name a SQL PREPARE creates */
     char current_sql[256];              /* last statement, truncated, for the console */
 };
 
@@ -95,5 +100,9 @@ void relay_cancel_wait(session_t *s);
 void relay_release_slots(session_t *s);
 void relay_free(session_t *s);
 void relay_upstream_lost(session_t *s, int err);
+void relay_to_upstream(session_t *s, const void *p, size_t n);
+void relay_to_client(session_t *s, const void *p, size_t n);
+/* ReadyForQuery bookkeeping for a message about to reach the client. */
+void relay_on_ready(session_t *s, char status);
 
 #endif
