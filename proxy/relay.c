@@ -11,6 +11,7 @@
 
 #include "proxy/classify.h"
 #include "proxy/retry.h"
+#include "proxy/stats.h"
 #include "proxy/server.h"
 #include "proxy/session_int.h"
 
@@ -157,17 +158,33 @@ static void log_slot(session_t *s, log_level_t lv, const char *event, char **t, 
     log_end(&l);
 }
 
-static void deadlock_refusal(session_t *s, char **missing, int n)
+/* Describes a cycle as "session 3 waits for a.b held by session 7, ...". */
+static void describe_cycle(const queue_refusal_t *info, char *out, size_t len)
 {
-    char tables[512], msg[700];
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int i = 0; info && i < info->ncycle && used < len; i++) {
+        session_t *w = server_find_by_sid(info->cycle_sids[i]);
+        used += (size_t)snprintf(out + used, len - used, "%s%s waits for %s",
+                                 i ? "; " : "", w ? w->client_addr : "a session",
+                                 info->cycle_tables[i]);
+    }
+}
+
+static void deadlock_refusal(session_t *s, char **missing, int n,
+                             const queue_refusal_t *info)
+{
+    char tables[512], msg[700], detail[1024];
 
     join_tables(tables, sizeof(tables), missing, n);
     snprintf(msg, sizeof(msg),
-             "deadlock detected by pgsluice: this transaction holds %s and waits "
-             "for %s, which a transaction waiting for it holds",
-             s->nheld ? s->held[0] : "a write slot", tables);
+             "deadlock detected by pgsluice: waiting for the write slot of %s would "
+             "close a cycle of sessions waiting for each other's tables",
+             tables);
+    describe_cycle(info, detail, sizeof(detail));
     log_slot(s, LOG_WARN, "deadlock_broken", missing, n, NULL, 0);
-    refuse_head(s, "40P01", msg, NULL);
+    refuse_head(s, "40P01", msg, detail[0] ? detail : NULL);
 }
 
 /*
@@ -197,6 +214,8 @@ static int need_slots(session_t *s, char **tables, int n)
                        on_grant, s);
     if (rc == QUEUE_GRANTED) {
         add_held(s, missing, nm);
+        for (int i = 0; i < nm; i++)
+            stats_observe_wait(missing[i], 0);
         log_slot(s, LOG_DEBUG, "slot_granted", missing, nm, "wait_ms", 0);
         strv_free(missing, nm);
         return 1;
@@ -209,7 +228,10 @@ static int need_slots(session_t *s, char **tables, int n)
         log_slot(s, LOG_INFO, "slot_queued", missing, nm, NULL, 0);
         return 0;
     }
-    deadlock_refusal(s, missing, nm);
+    if (rc == QUEUE_EDEADLK)
+        deadlock_refusal(s, missing, nm, queue_last_refusal(g_server->queue));
+    else
+        refuse_head(s, "53200", "pgsluice could not queue the write", NULL);
     strv_free(missing, nm);
     return -1;
 }
@@ -237,12 +259,15 @@ static void on_grant(void *arg, int status, const queue_refusal_t *info)
 
     s->blocked &= ~BLOCK_QUEUE;
     if (status == QUEUE_GRANTED) {
+        s->hold_waited = 1;
         add_held(s, s->want, s->nwant);
+        for (int i = 0; i < s->nwant; i++)
+            stats_observe_wait(s->want[i], waited);
         log_slot(s, LOG_INFO, "slot_granted", s->want, s->nwant, "wait_ms", waited);
     } else if (status == QUEUE_ETIMEDOUT) {
         timeout_refusal(s, info);
     } else {
-        deadlock_refusal(s, s->want, s->nwant);
+        deadlock_refusal(s, s->want, s->nwant, info);
     }
     strv_free(s->want, s->nwant);
     s->want = NULL;
@@ -269,11 +294,15 @@ void relay_release_slots(session_t *s)
         return;
     queue_release_all(g_server->queue, s->sid);
     if (s->nheld)
-        log_slot(s, LOG_INFO, "slot_released", s->held, s->nheld, "hold_ms",
+        log_slot(s, s->hold_waited ? LOG_INFO : LOG_DEBUG, "slot_released", s->held,
+                 s->nheld, "hold_ms",
                  sess_now() - s->hold_started_ms);
+    for (int i = 0; i < s->nheld; i++)
+        stats_observe_hold(s->held[i], sess_now() - s->hold_started_ms);
     strv_free(s->held, s->nheld);
     s->held = NULL;
     s->nheld = 0;
+    s->hold_waited = 0;
     strv_free(s->want, s->nwant);
     s->want = NULL;
     s->nwant = 0;

@@ -73,6 +73,7 @@ struct session {
     int nwant;
     uint64_t wait_started_ms;
     uint64_t hold_started_ms;
+    int hold_waited;                    /* the slots held now were waited for */
     uint64_t last_client_ms;            /* last message from the client */
     int cancel_pending;                 /* CancelRequest while waiting */
     void *admin;                        /* admin console state, if one */
