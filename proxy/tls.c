@@ -4,6 +4,7 @@
  */
 #include "proxy/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -92,6 +93,25 @@ void tls_ctx_free(tls_ctx_t *ctx)
     free(ctx);
 }
 
+static int is_ip(const char *host)
+{
+    unsigned char addr[16];
+
+    return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* verify-full: the certificate must name host, as a DNS name or an IP
+ * address, the way libpq checks it. */
+static void check_host(SSL *ssl, const char *host)
+{
+    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+
+    if (is_ip(host))
+        X509_VERIFY_PARAM_set1_ip_asc(param, host);
+    else
+        SSL_set1_host(ssl, host);
+}
+
 tls_t *tls_new(tls_ctx_t *ctx, int server, const char *host)
 {
     tls_t *t = calloc(1, sizeof(*t));
@@ -114,10 +134,10 @@ tls_t *tls_new(tls_ctx_t *ctx, int server, const char *host)
         SSL_set_accept_state(t->ssl);
     } else {
         SSL_set_connect_state(t->ssl);
-        if (host)
-            SSL_set_tlsext_host_name(t->ssl, host);
+        if (host && !is_ip(host))
+            SSL_set_tlsext_host_name(t->ssl, host); /* SNI takes names only */
         if (host && ctx->verify == TLS_VERIFY_FULL)
-            SSL_set1_host(t->ssl, host);
+            check_host(t->ssl, host);
     }
     return t;
 }
