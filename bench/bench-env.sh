@@ -9,6 +9,7 @@ BENCH_WORK=$(mktemp -d /tmp/pgsluice-bench.XXXXXX)
 PROXY_PID=""
 PGB_PID=""
 PROXY_DSN=""
+ADMIN_DSN=""
 
 bench_cleanup() {
     if [ -f "$BENCH_WORK/pgbouncer/pgbouncer.pid" ]; then
@@ -69,11 +70,15 @@ bench.checkpoints = 1
 [retry]
 enabled = on
 max_attempts = 5
+
+[admin]
+$ADMIN_LINE
 INI
 }
 
-# Starts pgsluice binary $1 in front of the cluster; sets PROXY_DSN, or
-# leaves it empty (and says why) when the binary is missing or fails.
+# Starts pgsluice binary $1 in front of the cluster; sets PROXY_DSN (and
+# ADMIN_DSN for its console), or leaves them empty (and says why) when the
+# binary is missing or fails.
 bench_start_proxy() {
     PROXY_DSN=""
     if [ ! -x "$1" ]; then
@@ -81,12 +86,17 @@ bench_start_proxy() {
         return 1
     fi
     port=$(sh "$PGTEMP" freeport)
+    # The console account lets the benchmark read the proxy's retry count.
+    ADMIN_LINE=$(echo benchadmin-pw | "$1" passwd benchadmin 2>/dev/null) ||
+        ADMIN_LINE=""
     bench_proxy_ini "$port" >"$BENCH_WORK/pgsluice.ini"
     "$1" -c "$BENCH_WORK/pgsluice.ini" >"$BENCH_WORK/pgsluice.log" 2>&1 &
     PROXY_PID=$!
     dsn="host=127.0.0.1 port=$port dbname=postgres user=postgres"
     if bench_wait_dsn "$dsn" 10; then
         PROXY_DSN=$dsn
+        [ -n "$ADMIN_LINE" ] && ADMIN_DSN="host=127.0.0.1 port=$port \
+dbname=pgsluice user=benchadmin password=benchadmin-pw"
         return 0
     fi
     echo "pgsluice did not start: running without the pgsluice mode; its log:"

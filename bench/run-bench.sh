@@ -34,6 +34,7 @@ STATUS="$BENCH_WORK/status"
 echo 0 >"$STATUS"
 run() {
     { "$BENCH" --dsn "$DIRECT_DSN" ${PROXY_DSN:+--pgsluice-dsn "$PROXY_DSN"} \
+        ${ADMIN_DSN:+--admin-dsn "$ADMIN_DSN"} \
         --rows "$ROWS" --reps "$REPS" --retry-deadline "$DEADLINE" \
         --csv "$CSV" "$@" 2>&1 || echo $? >"$STATUS"; } |
         tee -a "$RESULTS/bench.txt"

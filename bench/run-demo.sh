@@ -20,7 +20,8 @@ echo "INSERT INTO results SELECT ...; COMMIT;   (PostgreSQL 15, serializable)"
 echo
 set +e
 "$BUILD/pgsluice-bench" --dsn "$DIRECT_DSN" \
-    ${PROXY_DSN:+--pgsluice-dsn "$PROXY_DSN"} --scenario 5 --concurrency 16 \
+    ${PROXY_DSN:+--pgsluice-dsn "$PROXY_DSN"} \
+    ${ADMIN_DSN:+--admin-dsn "$ADMIN_DSN"} --scenario 5 --concurrency 16 \
     --rows 2000 --reps 3 --modes "$MODES" --timeout 60 >"$BENCH_WORK/out" 2>&1
 rc=$?
 set -e

@@ -13,7 +13,8 @@ bench_start_pg
 bench_start_proxy "$BUILD/pgsluice" || true
 set +e
 "$BUILD/pgsluice-bench" --smoke --dsn "$DIRECT_DSN" \
-    ${PROXY_DSN:+--pgsluice-dsn "$PROXY_DSN"} --timeout 60
+    ${PROXY_DSN:+--pgsluice-dsn "$PROXY_DSN"} \
+    ${ADMIN_DSN:+--admin-dsn "$ADMIN_DSN"} --timeout 60
 rc=$?
 set -e
 if [ "$rc" -ne 0 ] && [ -n "$PROXY_PID" ]; then
