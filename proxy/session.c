@@ -576,7 +576,8 @@ void session_cancel_request(uint32_t pid, uint32_t key)
     session_t *s = server_find_by_pid(pid);
     log_line_t l;
 
-    if (!s || s->key != key || s->state != SESS_READY)
+    /* Console commands never run long, and the console has no upstream. */
+    if (!s || s->key != key || s->state != SESS_READY || s->admin)
         return;
     sess_log(s, &l, LOG_INFO, "cancel_request");
     log_str(&l, "target", s->blocked & BLOCK_QUEUE ? "queue" : "server");
