@@ -185,8 +185,9 @@ static int cfg_name(const char **sp, char parts[3][CL_NAMEDATALEN])
     }
 }
 
-/* Reads a comma-separated list of names; 0 or -EINVAL. */
-static int cfg_name_list(const char *s, int want_parts, int allow_star, struct cl_name **out,
+/* Reads a comma-separated list of names of min_parts to 2 parts; 0 or
+ * -EINVAL. */
+static int cfg_name_list(const char *s, int min_parts, int allow_star, struct cl_name **out,
                          int *nout)
 {
     char parts[3][CL_NAMEDATALEN];
@@ -196,7 +197,7 @@ static int cfg_name_list(const char *s, int want_parts, int allow_star, struct c
     for (;;) {
         struct cl_name *nv;
         np = cfg_name(&s, parts);
-        if (np < 1 || np > want_parts || (want_parts == 2 && np != 2 && !allow_star))
+        if (np < min_parts || np > 2)
             goto bad;
         if (!allow_star && (strchr(parts[0], '*') || (np > 1 && strchr(parts[1], '*'))))
             goto bad;
@@ -307,7 +308,7 @@ int classify_config_add_procedure(classify_config_t *cfg, const char *proc,
 
     if (cfg == NULL || proc == NULL || tables_csv == NULL)
         return -EINVAL;
-    if (cfg_name_list(proc, 2, 0, &name, &n) != 0)
+    if (cfg_name_list(proc, 1, 0, &name, &n) != 0)
         return -EINVAL;
     if (n != 1 || cfg_name_list(tables_csv, 2, 0, &tables, &ntables) != 0) {
         for (int i = 0; i < n; i++) {

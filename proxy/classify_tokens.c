@@ -573,8 +573,9 @@ static int rule_lock(tr_t *r)
     return CL_TOK_UNSURE;
 }
 
-/* CREATE [GLOBAL | LOCAL] [TEMP | TEMPORARY | UNLOGGED] TABLE [IF NOT
- * EXISTS] name ...; CREATE FUNCTION or PROCEDURE writes nothing now. */
+/* CREATE [OR REPLACE] [GLOBAL | LOCAL] [TEMP | TEMPORARY | UNLOGGED]
+ * TABLE | VIEW [IF NOT EXISTS] name ...; CREATE FUNCTION or PROCEDURE
+ * writes nothing now. */
 static int rule_create(tr_t *r)
 {
     int i = 1, temp = 0, unsure = 0;
@@ -591,9 +592,12 @@ static int rule_create(tr_t *r)
     temp = tok(r, i) == T(TEMP) || tok(r, i) == T(TEMPORARY);
     if (temp || tok(r, i) == T(UNLOGGED))
         i++;
-    if (tok(r, i) != T(TABLE))
+    if (tok(r, i) == T(VIEW))
+        r->st->kind = "CREATE VIEW";
+    else if (tok(r, i) == T(TABLE))
+        r->st->kind = find_top(r, i, T(AS)) > 0 ? "CREATE TABLE AS" : "CREATE TABLE";
+    else
         return CL_TOK_UNSURE;
-    r->st->kind = find_top(r, i, T(AS)) > 0 ? "CREATE TABLE AS" : "CREATE TABLE";
     i++;
     if (tok(r, i) == T(IF_P) && tok(r, i + 1) == T(NOT) && tok(r, i + 2) == T(EXISTS))
         i += 3;

@@ -203,6 +203,13 @@ static int on_create(walk_t *w, const PgQuery__CreateStmt *s, int top)
     return SKIP;
 }
 
+static int on_view(walk_t *w, const PgQuery__ViewStmt *s, int top)
+{
+    set_kind(w, top, "CREATE VIEW");
+    write_rv(w, s->view);
+    return SKIP;
+}
+
 static int on_refresh(walk_t *w, const PgQuery__RefreshMatViewStmt *s, int top)
 {
     set_kind(w, top, "REFRESH MATERIALIZED VIEW");
@@ -504,8 +511,6 @@ static const char *named_kind(int node_case)
         return "SHOW";
     case PG_QUERY__NODE__NODE_INDEX_STMT:
         return "CREATE INDEX";
-    case PG_QUERY__NODE__NODE_VIEW_STMT:
-        return "CREATE VIEW";
     case PG_QUERY__NODE__NODE_CREATEDB_STMT:
         return "CREATE DATABASE";
     case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
@@ -540,6 +545,8 @@ static int visit_ddl(walk_t *w, const PgQuery__Node *n, int top)
         return on_create(w, n->create_stmt, top);
     case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
         return on_refresh(w, n->refresh_mat_view_stmt, top);
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+        return on_view(w, n->view_stmt, top);
     case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT:
         /* a function body runs when called, not now */
         set_kind(w, top, n->create_function_stmt->is_procedure ? "CREATE PROCEDURE"

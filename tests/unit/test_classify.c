@@ -97,14 +97,38 @@ static void canon_stmt(char *buf, size_t size, const classify_stmt_t *s)
     canon(buf, size, s->kind, w, n, s->flags, names, s->new_search_path);
 }
 
-/* Parses "KIND [writes=a,b] [flags=x,y] [prepare=p] ... [path=rest of line]". */
+/* Applies one "key=value" attribute of an expect line. */
+static void expect_attr(char *attr, char **writes, int *nwrites, unsigned *flags,
+                        const char *names[3])
+{
+    static const char *const keys[3] = {"prepare=", "execute=", "deallocate="};
+    char *eq = strchr(attr, '='), *save = NULL;
+
+    if (strncmp(attr, "writes=", 7) == 0) {
+        for (char *w = strtok_r(eq + 1, ",", &save); w && *nwrites < 256;
+             w = strtok_r(NULL, ",", &save))
+            writes[(*nwrites)++] = w;
+    } else if (strncmp(attr, "flags=", 6) == 0) {
+        for (char *f = strtok_r(eq + 1, ",", &save); f; f = strtok_r(NULL, ",", &save))
+            for (size_t i = 0; i < NFLAGS; i++)
+                if (strcmp(f, flag_words[i].word) == 0)
+                    *flags |= flag_words[i].flag;
+    } else {
+        for (int i = 0; i < 3; i++)
+            if (strncmp(attr, keys[i], strlen(keys[i])) == 0)
+                names[i] = strcmp(eq + 1, "ALL") == 0 ? "" : eq + 1;
+    }
+}
+
+/* Parses "KIND [writes=a,b] [flags=x,y] [prepare=p] ... [path=rest of line]".
+ * A word without '=' after an attribute continues it (names with spaces). */
 static void canon_expect(char *buf, size_t size, const char *line)
 {
-    char copy[LINE_MAX_LEN], kind[256] = "", *writes[256], *save = NULL, *tok;
+    char copy[LINE_MAX_LEN], kind[256] = "", *writes[256], *attrs[16];
     const char *names[3] = {NULL, NULL, NULL}, *path = NULL;
-    char *p = strstr(line, " path=");
+    char *p = strstr(line, " path="), *save = NULL, *tok;
     unsigned flags = 0;
-    int nwrites = 0;
+    int nwrites = 0, nattrs = 0;
 
     snprintf(copy, sizeof(copy), "%s", line);
     if (p) {
@@ -112,27 +136,15 @@ static void canon_expect(char *buf, size_t size, const char *line)
         path = p + 6;
     }
     for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        if (eq == NULL) {
+        if (strchr(tok, '=') && nattrs < 16)
+            attrs[nattrs++] = tok;
+        else if (nattrs == 0)
             append(kind, sizeof(kind), "%s%s", *kind ? " " : "", tok);
-        } else if (strncmp(tok, "writes=", 7) == 0) {
-            char *s2 = NULL;
-            for (char *w = strtok_r(eq + 1, ",", &s2); w && nwrites < 256;
-                 w = strtok_r(NULL, ",", &s2))
-                writes[nwrites++] = w;
-        } else if (strncmp(tok, "flags=", 6) == 0) {
-            char *s2 = NULL;
-            for (char *f = strtok_r(eq + 1, ",", &s2); f; f = strtok_r(NULL, ",", &s2))
-                for (size_t i = 0; i < NFLAGS; i++)
-                    if (strcmp(f, flag_words[i].word) == 0)
-                        flags |= flag_words[i].flag;
-        } else {
-            static const char *const keys[3] = {"prepare=", "execute=", "deallocate="};
-            for (int i = 0; i < 3; i++)
-                if (strncmp(tok, keys[i], strlen(keys[i])) == 0)
-                    names[i] = strcmp(eq + 1, "ALL") == 0 ? "" : eq + 1;
-        }
+        else
+            tok[-1] = ' '; /* rejoin with the attribute before it */
     }
+    for (int i = 0; i < nattrs; i++)
+        expect_attr(attrs[i], writes, &nwrites, &flags, names);
     canon(buf, size, kind, writes, nwrites, flags, names, path);
 }
 
