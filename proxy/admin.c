@@ -24,8 +24,9 @@
 #define ADMIN_MAX_MESSAGE (64u * 1024u)
 #define MAX_WORDS 16
 
-#define COMMANDS                                                                   \
-    "SHOW QUEUES | LOCKS | CLIENTS | STATS | ERRORS | CONFIG | HELP; PAUSE table; " \
+#define COMMANDS                                                               \
+    "SHOW QUEUES | LOCKS | CLIENTS | STATS | ERRORS | CONFIG | HELP; PAUSE "   \
+    "table; "                                                                  \
     "RESUME table; RETRY ON | OFF; RELOAD; SHUTDOWN"
 
 typedef enum admin_phase {
@@ -64,8 +65,8 @@ static void send_buf(session_t *s, buf_t *out)
 }
 
 /* ErrorResponse or NoticeResponse with an optional hint. */
-static void put_report(buf_t *out, char type, const char *severity, const char *code,
-                       const char *msg, const char *hint)
+static void put_report(buf_t *out, char type, const char *severity,
+                       const char *code, const char *msg, const char *hint)
 {
     size_t m = frame_begin(out, (uint8_t)type);
 
@@ -85,7 +86,8 @@ static void put_report(buf_t *out, char type, const char *severity, const char *
     frame_end(out, m);
 }
 
-static void put_error(buf_t *out, const char *code, const char *msg, const char *hint)
+static void put_error(buf_t *out, const char *code, const char *msg,
+                      const char *hint)
 {
     put_report(out, 'E', "ERROR", code, msg, hint);
 }
@@ -130,7 +132,8 @@ static void put_param(buf_t *out, const char *k, const char *v)
 
 /* ---- result sets (used by admin_show.c too) ---- */
 
-void admin_rows_begin(admin_rows_t *r, buf_t *out, const char *const *cols, int n)
+void admin_rows_begin(admin_rows_t *r, buf_t *out, const char *const *cols,
+                      int n)
 {
     size_t m = frame_begin(out, 'T');
 
@@ -217,7 +220,8 @@ static void auth_failed(session_t *s, const char *why)
 
 static void on_auth_timeout(uv_timer_t *t)
 {
-    sess_fail(t->data, "08P01", "timeout during admin console authentication", NULL);
+    sess_fail(t->data, "08P01", "timeout during admin console authentication",
+              NULL);
 }
 
 /* The verifier for s->user, or NULL (then the exchange is a mock). */
@@ -258,7 +262,8 @@ void admin_session_start(session_t *s, const frame_startup_t *st)
         sess_fail(s, "53200", "out of memory", NULL);
         return;
     }
-    put_auth(&out, 10, offer, sizeof(offer)); /* the list ends with an empty name */
+    put_auth(&out, 10, offer,
+             sizeof(offer)); /* the list ends with an empty name */
     send_buf(s, &out);
     uv_timer_start(&s->timer, on_auth_timeout,
                    (uint64_t)g_server->cfg->startup_timeout * 1000, 0);
@@ -276,7 +281,8 @@ static void send_welcome(session_t *s)
     put_param(&out, "TimeZone", "UTC");
     put_param(&out, "integer_datetimes", "on");
     put_param(&out, "standard_conforming_strings", "on");
-    put_param(&out, "application_name", s->application_name ? s->application_name : "");
+    put_param(&out, "application_name",
+              s->application_name ? s->application_name : "");
     frame_put_backend_key(&out, s->pid, s->key);
     frame_put_ready(&out, 'I');
     send_buf(s, &out);
@@ -302,11 +308,13 @@ static void sasl_initial(session_t *s, admin_t *a, const frame_t *f)
         return;
     }
     if (strcmp(mech, "SCRAM-SHA-256") != 0) {
-        sess_fail(s, "28000", "client selected an invalid SASL authentication mechanism",
+        sess_fail(s, "28000",
+                  "client selected an invalid SASL authentication mechanism",
                   NULL);
         return;
     }
-    rc = scram_exchange_first(a->scram, (const char *)data, len, reply, sizeof(reply));
+    rc = scram_exchange_first(a->scram, (const char *)data, len, reply,
+                              sizeof(reply));
     if (rc < 0) {
         sess_fail(s, "08P01", "malformed SCRAM message",
                   scram_exchange_error(a->scram));
@@ -324,8 +332,8 @@ static void sasl_final(session_t *s, admin_t *a, const frame_t *f)
     log_line_t l;
     int rc;
 
-    rc = scram_exchange_final(a->scram, (const char *)f->body, f->body_len, reply,
-                              sizeof(reply));
+    rc = scram_exchange_final(a->scram, (const char *)f->body, f->body_len,
+                              reply, sizeof(reply));
     if (rc == SCRAM_EAUTH) {
         auth_failed(s, scram_exchange_error(a->scram));
         return;
@@ -405,7 +413,8 @@ static int add_word(command_t *c, const char *sql, const PgQuery__ScanToken *t)
 
 /* Splits sql into commands of words at ';'. Returns the count (empty
  * commands dropped) or -1 with err set. */
-static int scan_commands(const char *sql, command_t **out, char *err, size_t errlen)
+static int scan_commands(const char *sql, command_t **out, char *err,
+                         size_t errlen)
 {
     PgQueryScanResult res = pg_query_scan(sql);
     PgQuery__ScanResult *scan = NULL;
@@ -425,7 +434,8 @@ static int scan_commands(const char *sql, command_t **out, char *err, size_t err
     }
     for (size_t i = 0; i < scan->n_tokens; i++) {
         const PgQuery__ScanToken *t = scan->tokens[i];
-        if (t->token == PG_QUERY__TOKEN__SQL_COMMENT || t->token == PG_QUERY__TOKEN__C_COMMENT)
+        if (t->token == PG_QUERY__TOKEN__SQL_COMMENT ||
+            t->token == PG_QUERY__TOKEN__C_COMMENT)
             continue;
         if (t->token == PG_QUERY__TOKEN__ASCII_59) {
             n += cmds[n].n > 0;
@@ -500,14 +510,17 @@ static int pause_resume(session_t *s, const command_t *c, int pause, buf_t *out)
 
     if (name_from_words(c->w + 1, c->n - 1, table, sizeof(table)) < 0) {
         snprintf(msg, sizeof(msg), "%s takes one table name", verb);
-        put_error(out, "42601", msg, pause ? "e.g. PAUSE public.fact_sales"
-                                           : "e.g. RESUME public.fact_sales");
+        put_error(out, "42601", msg,
+                  pause ? "e.g. PAUSE public.fact_sales"
+                        : "e.g. RESUME public.fact_sales");
         return -1;
     }
     if (!classify_target_match(g_server->ccfg, table, NULL)) {
-        snprintf(msg, sizeof(msg), "table %s is not a target in [tables]", table);
-        put_error(out, "42P01", msg, "SHOW CONFIG lists the targets; names without a "
-                                     "schema mean public");
+        snprintf(msg, sizeof(msg), "table %s is not a target in [tables]",
+                 table);
+        put_error(out, "42P01", msg,
+                  "SHOW CONFIG lists the targets; names without a "
+                  "schema mean public");
         return -1;
     }
     if ((pause ? queue_pause : queue_resume)(g_server->queue, table) < 0) {
@@ -515,11 +528,12 @@ static int pause_resume(session_t *s, const command_t *c, int pause, buf_t *out)
         return -1;
     }
     log_action(s, pause ? "admin_pause" : "admin_resume", table);
-    snprintf(msg, sizeof(msg),
-             pause ? "table %s paused: current holders keep their slots until their "
-                     "transactions end; new writers wait until RESUME"
-                   : "table %s resumed: waiting writers are admitted in order",
-             table);
+    snprintf(
+        msg, sizeof(msg),
+        pause ? "table %s paused: current holders keep their slots until their "
+                "transactions end; new writers wait until RESUME"
+              : "table %s resumed: waiting writers are admitted in order",
+        table);
     put_notice(out, msg);
     put_complete(out, verb);
     return 0;
@@ -529,16 +543,19 @@ static int retry_switch(session_t *s, const command_t *c, buf_t *out)
 {
     int on;
 
-    if (c->n != 2 || (strcmp(c->w[1].text, "on") != 0 && strcmp(c->w[1].text, "off") != 0)) {
+    if (c->n != 2 ||
+        (strcmp(c->w[1].text, "on") != 0 && strcmp(c->w[1].text, "off") != 0)) {
         put_error(out, "42601", "RETRY takes ON or OFF", NULL);
         return -1;
     }
     on = strcmp(c->w[1].text, "on") == 0;
     g_server->retry_enabled = on;
     log_action(s, on ? "admin_retry_on" : "admin_retry_off", NULL);
-    put_notice(out, on ? "transparent retry is on"
-                       : "transparent retry is off: retryable errors now reach clients "
-                         "(RELOAD restores the file's [retry] enabled)");
+    put_notice(
+        out,
+        on ? "transparent retry is on"
+           : "transparent retry is off: retryable errors now reach clients "
+             "(RELOAD restores the file's [retry] enabled)");
     put_complete(out, "RETRY");
     return 0;
 }
@@ -561,10 +578,11 @@ static int shutdown_cmd(session_t *s, buf_t *out)
     char msg[200];
 
     log_action(s, "admin_shutdown", NULL);
-    snprintf(msg, sizeof(msg),
-             "pgsluice is shutting down: it accepts no new connections, and open "
-             "sessions have %d s to finish",
-             g_server->cfg->shutdown_timeout);
+    snprintf(
+        msg, sizeof(msg),
+        "pgsluice is shutting down: it accepts no new connections, and open "
+        "sessions have %d s to finish",
+        g_server->cfg->shutdown_timeout);
     put_notice(out, msg);
     put_complete(out, "SHUTDOWN");
     return 0;
@@ -574,8 +592,8 @@ static int unknown_command(const command_t *c, buf_t *out)
 {
     char msg[300];
 
-    snprintf(msg, sizeof(msg), "unknown admin console command \"%s%s%s\"", c->w[0].text,
-             c->n > 1 ? " " : "", c->n > 1 ? c->w[1].text : "");
+    snprintf(msg, sizeof(msg), "unknown admin console command \"%s%s%s\"",
+             c->w[0].text, c->n > 1 ? " " : "", c->n > 1 ? c->w[1].text : "");
     put_error(out, "42601", msg, "commands: " COMMANDS);
     return -1;
 }
@@ -584,21 +602,24 @@ static int show(const command_t *c, buf_t *out)
 {
     char msg[200];
 
-    if (c->n == 2 && c->w[1].kind == W_NAME && admin_show(c->w[1].text, out) == 0)
+    if (c->n == 2 && c->w[1].kind == W_NAME &&
+        admin_show(c->w[1].text, out) == 0)
         return 0;
     if (c->n == 1) {
         put_error(out, "42601", "SHOW needs what to show", "SHOW " COMMANDS);
         return -1;
     }
     snprintf(msg, sizeof(msg), "unknown SHOW \"%s\"", c->w[1].text);
-    put_error(out, "42601", msg, "SHOW takes one of: QUEUES, LOCKS, CLIENTS, STATS, "
-                                 "ERRORS, CONFIG, HELP");
+    put_error(out, "42601", msg,
+              "SHOW takes one of: QUEUES, LOCKS, CLIENTS, STATS, "
+              "ERRORS, CONFIG, HELP");
     return -1;
 }
 
 /* Runs one command into out; returns 0, or -1 when it wrote an error. A
  * SHUTDOWN is reported by *shutdown so it starts after the reply is out. */
-static int run_command(session_t *s, const command_t *c, buf_t *out, int *shutdown)
+static int run_command(session_t *s, const command_t *c, buf_t *out,
+                       int *shutdown)
 {
     const char *verb = c->w[0].text;
 
@@ -630,7 +651,8 @@ static void on_query(session_t *s, const frame_t *f)
     buf_t out = {0};
     int n, shutdown = 0;
 
-    if (f->body_len == 0 || memchr(sql, 0, f->body_len) != sql + f->body_len - 1) {
+    if (f->body_len == 0 ||
+        memchr(sql, 0, f->body_len) != sql + f->body_len - 1) {
         sess_fail(s, "08P01", "invalid Query message", NULL);
         return;
     }
@@ -658,10 +680,12 @@ static void refuse_extended(session_t *s, admin_t *a, char type)
     buf_t out = {0};
 
     if (!a->skip_to_sync)
-        put_error(&out, "0A000",
-                  "the pgsluice admin console accepts only the simple query protocol",
-                  "psql works; from a driver send plain queries (psycopg2 does; JDBC: "
-                  "preferQueryMode=simple)");
+        put_error(
+            &out, "0A000",
+            "the pgsluice admin console accepts only the simple query protocol",
+            "psql works; from a driver send plain queries (psycopg2 does; "
+            "JDBC: "
+            "preferQueryMode=simple)");
     /* A FunctionCall stands alone; the others wait for their Sync. */
     if (type == 'F')
         frame_put_ready(&out, 'I');
@@ -693,7 +717,8 @@ static void ready_message(session_t *s, admin_t *a, const frame_t *f)
     } else if (strchr("PBDECHF", f->type)) {
         if (f->type != 'H')
             refuse_extended(s, a, (char)f->type);
-    } else if (!strchr("dcf", f->type)) { /* copy messages outside COPY: ignored */
+    } else if (!strchr("dcf",
+                       f->type)) { /* copy messages outside COPY: ignored */
         snprintf(msg, sizeof(msg), "invalid frontend message type %d", f->type);
         sess_fail(s, "08P01", msg, NULL);
     }
@@ -708,8 +733,8 @@ static void auth_message(session_t *s, admin_t *a, const frame_t *f)
         return;
     }
     if (f->type != 'p') {
-        snprintf(msg, sizeof(msg), "expected SASL response, got message type %d",
-                 f->type);
+        snprintf(msg, sizeof(msg),
+                 "expected SASL response, got message type %d", f->type);
         sess_fail(s, "08P01", msg, NULL);
         return;
     }
@@ -730,7 +755,8 @@ void admin_client_data(session_t *s)
         if (rc == FRAME_NEED_MORE || (rc == FRAME_OK && !f.body))
             break;
         if (rc == FRAME_ETOOBIG) {
-            sess_fail(s, "54000", "message too long for the admin console", NULL);
+            sess_fail(s, "54000", "message too long for the admin console",
+                      NULL);
             return;
         }
         if (rc < 0) {

@@ -19,7 +19,8 @@ typedef struct admin_rows {
     uint64_t nrows;
 } admin_rows_t;
 
-void admin_rows_begin(admin_rows_t *r, buf_t *out, const char *const *cols, int n);
+void admin_rows_begin(admin_rows_t *r, buf_t *out, const char *const *cols,
+                      int n);
 /* vals has r->ncols entries; a NULL entry is SQL NULL. */
 void admin_rows_add(admin_rows_t *r, const char *const *vals);
 void admin_rows_end(admin_rows_t *r, const char *tag);

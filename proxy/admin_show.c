@@ -35,7 +35,8 @@ static void one_line(const char *sql, char *out, size_t len)
     size_t j = 0, chars = 0;
     int space = 0;
 
-    for (const unsigned char *p = (const unsigned char *)sql; *p && j + 5 < len; p++) {
+    for (const unsigned char *p = (const unsigned char *)sql; *p && j + 5 < len;
+         p++) {
         if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
             space = j > 0;
             continue;
@@ -131,8 +132,8 @@ static void add_configured(qrows_t *q)
 
 static void show_queues(buf_t *out)
 {
-    static const char *cols[] = {"table", "limit", "holders", "waiting",
-                                 "longest_wait_ms", "paused"};
+    static const char *cols[] = {"table",   "limit",           "holders",
+                                 "waiting", "longest_wait_ms", "paused"};
     qrows_t q = {0};
     admin_rows_t rs;
     num_t a, b, c, d;
@@ -144,9 +145,12 @@ static void show_queues(buf_t *out)
     admin_rows_begin(&rs, out, cols, 6);
     for (int i = 0; i < q.n; i++) {
         const qrow_t *r = &q.v[i];
-        const char *vals[] = {r->table, u64s(a, (uint64_t)r->limit),
-                              u64s(b, (uint64_t)r->holders), u64s(c, (uint64_t)r->waiting),
-                              u64s(d, r->longest_wait_ms), r->paused ? "yes" : "no"};
+        const char *vals[] = {r->table,
+                              u64s(a, (uint64_t)r->limit),
+                              u64s(b, (uint64_t)r->holders),
+                              u64s(c, (uint64_t)r->waiting),
+                              u64s(d, r->longest_wait_ms),
+                              r->paused ? "yes" : "no"};
         admin_rows_add(&rs, vals);
         free(r->table);
     }
@@ -173,8 +177,8 @@ static const char *statement_of(const session_t *s, int waiting)
     return (const char *)p + 5;
 }
 
-static void lock_row(admin_rows_t *rs, const char *table, const queue_entry_info_t *e,
-                     int waiting, int position)
+static void lock_row(admin_rows_t *rs, const char *table,
+                     const queue_entry_info_t *e, int waiting, int position)
 {
     session_t *s = server_find_by_sid(e->sid);
     char since[40], sql[STATEMENT_CHARS * 4 + 8];
@@ -210,9 +214,10 @@ static void lock_rows(void *arg, const queue_table_info_t *t)
 
 static void show_locks(buf_t *out)
 {
-    static const char *cols[] = {"table",     "session",  "client_addr", "user",
-                                 "database",  "application_name", "state", "position",
-                                 "since",     "duration_ms", "statement"};
+    static const char *cols[] = {"table",       "session",  "client_addr",
+                                 "user",        "database", "application_name",
+                                 "state",       "position", "since",
+                                 "duration_ms", "statement"};
     admin_rows_t rs;
 
     admin_rows_begin(&rs, out, cols, 11);
@@ -247,7 +252,9 @@ static const char *txn_status(const session_t *s)
 {
     if (s->state != SESS_READY || s->admin)
         return NULL;
-    return s->txn == 'T' ? "in transaction" : s->txn == 'E' ? "failed transaction" : "idle";
+    return s->txn == 'T'   ? "in transaction"
+           : s->txn == 'E' ? "failed transaction"
+                           : "idle";
 }
 
 static void held_tables(const session_t *s, char *out, size_t len)
@@ -256,7 +263,8 @@ static void held_tables(const session_t *s, char *out, size_t len)
 
     out[0] = '\0';
     for (int i = 0; i < s->nheld && used < len; i++)
-        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", s->held[i]);
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "",
+                                 s->held[i]);
 }
 
 static void client_row(admin_rows_t *rs, const session_t *s)
@@ -267,10 +275,15 @@ static void client_row(admin_rows_t *rs, const session_t *s)
     admin_iso_time(admin_loop_to_wall(s->started_ms), since, sizeof(since));
     held_tables(s, held, sizeof(held));
     {
-        const char *vals[] = {u64s(sid, s->sid),  s->client_addr, s->user,
-                              s->database,        s->application_name,
-                              session_state(s),   txn_status(s),
-                              held,               since,
+        const char *vals[] = {u64s(sid, s->sid),
+                              s->client_addr,
+                              s->user,
+                              s->database,
+                              s->application_name,
+                              session_state(s),
+                              txn_status(s),
+                              held,
+                              since,
                               u64s(in, s->client.bytes_in),
                               u64s(out, s->client.bytes_out)};
         admin_rows_add(rs, vals);
@@ -279,9 +292,10 @@ static void client_row(admin_rows_t *rs, const session_t *s)
 
 static void show_clients(buf_t *out)
 {
-    static const char *cols[] = {"session", "client_addr", "user", "database",
-                                 "application_name", "state", "txn", "holds",
-                                 "connected_since", "bytes_in", "bytes_out"};
+    static const char *cols[] = {
+        "session",          "client_addr", "user",     "database",
+        "application_name", "state",       "txn",      "holds",
+        "connected_since",  "bytes_in",    "bytes_out"};
     const session_t *s = g_server->sessions;
     admin_rows_t rs;
 
@@ -382,10 +396,11 @@ static void stats_row(admin_rows_t *rs, const srow_t *r)
 
 static void show_stats(buf_t *out)
 {
-    static const char *cols[] = {"table",       "transactions", "waits",
-                                 "avg_wait_ms", "max_wait_ms",  "wait_timeouts",
-                                 "deadlocks",   "retries",      "retries_succeeded",
-                                 "gave_up",     "errors_passed"};
+    static const char *cols[] = {
+        "table",       "transactions", "waits",
+        "avg_wait_ms", "max_wait_ms",  "wait_timeouts",
+        "deadlocks",   "retries",      "retries_succeeded",
+        "gave_up",     "errors_passed"};
     srows_t q = {0};
     admin_rows_t rs;
 
@@ -426,8 +441,8 @@ static void error_row(void *arg, const stats_error_t *e, const char *cycle)
 
 static void show_errors(buf_t *out)
 {
-    static const char *cols[] = {"time",   "session", "tables",  "sqlstate",
-                                 "message", "detail", "cycle",   "attempt",
+    static const char *cols[] = {"time",    "session",  "tables", "sqlstate",
+                                 "message", "detail",   "cycle",  "attempt",
                                  "outcome", "statement"};
     admin_rows_t rs;
 
@@ -442,11 +457,13 @@ static void show_help(buf_t *out)
 {
     static const char *cols[] = {"command", "description"};
     static const char *rows[][2] = {
-        {"SHOW QUEUES", "per target table: limit, holders, waiting, longest wait, paused"},
+        {"SHOW QUEUES",
+         "per target table: limit, holders, waiting, longest wait, paused"},
         {"SHOW LOCKS", "every session holding or waiting for a write slot"},
         {"SHOW CLIENTS", "every session: address, user, state, bytes"},
         {"SHOW STATS", "per table: grants, waits, retries and their outcomes"},
-        {"SHOW ERRORS", "the latest serialization errors and what became of them"},
+        {"SHOW ERRORS",
+         "the latest serialization errors and what became of them"},
         {"SHOW CONFIG", "every setting and whether RELOAD changes it"},
         {"PAUSE table", "admit no new writers of table; holders finish"},
         {"RESUME table", "admit writers of table again, in arrival order"},
@@ -477,7 +494,8 @@ static const char *size_text(size_t v, char *buf, size_t len)
     return buf;
 }
 
-static void config_row(admin_rows_t *rs, const char *key, const char *value, int reload)
+static void config_row(admin_rows_t *rs, const char *key, const char *value,
+                       int reload)
 {
     const char *vals[] = {key, value ? value : "", reload ? "yes" : "no"};
 
@@ -506,7 +524,8 @@ static void config_main(admin_rows_t *rs, const config_t *c)
     config_int(rs, "pgsluice.upstream_port", c->upstream_port, 0);
     config_int(rs, "pgsluice.connect_timeout", c->connect_timeout, 1);
     config_int(rs, "pgsluice.startup_timeout", c->startup_timeout, 1);
-    config_row(rs, "pgsluice.max_message_size", size_text(c->max_message_size, a, 32), 0);
+    config_row(rs, "pgsluice.max_message_size",
+               size_text(c->max_message_size, a, 32), 0);
     config_row(rs, "pgsluice.high_water", size_text(c->high_water, b, 32), 0);
     config_row(rs, "pgsluice.client_tls", client_tls[c->client_tls], 0);
     config_row(rs, "pgsluice.client_tls_cert", c->client_tls_cert, 0);
@@ -514,7 +533,10 @@ static void config_main(admin_rows_t *rs, const config_t *c)
     config_row(rs, "pgsluice.server_sslmode", sslmode[c->server_sslmode], 0);
     config_row(rs, "pgsluice.server_tls_ca", c->server_tls_ca, 0);
     config_row(rs, "pgsluice.dialect",
-               c->dialect < 0 ? "auto" : c->dialect == 0 ? "postgres" : "redshift", 1);
+               c->dialect < 0    ? "auto"
+               : c->dialect == 0 ? "postgres"
+                                 : "redshift",
+               1);
     config_row(rs, "pgsluice.log_level", levels[c->log_level & 3], 1);
     config_row(rs, "pgsluice.log_format", c->log_json ? "json" : "text", 1);
     config_int(rs, "pgsluice.shutdown_timeout", c->shutdown_timeout, 1);
@@ -530,12 +552,14 @@ static void config_retry(admin_rows_t *rs, const config_t *c)
     if (g_server->retry_enabled != c->retry_enabled)
         snprintf(buf, sizeof(buf), "%s (set by RETRY %s; the file says %s)",
                  g_server->retry_enabled ? "on" : "off",
-                 g_server->retry_enabled ? "ON" : "OFF", c->retry_enabled ? "on" : "off");
+                 g_server->retry_enabled ? "ON" : "OFF",
+                 c->retry_enabled ? "on" : "off");
     config_row(rs, "retry.enabled", buf, 1);
     config_int(rs, "retry.max_attempts", c->max_attempts, 1);
     config_int(rs, "retry.base_delay_ms", c->base_delay_ms, 1);
     config_int(rs, "retry.max_delay_ms", c->max_delay_ms, 1);
-    config_row(rs, "retry.buffer_size", size_text(c->retry_buffer, buf, sizeof(buf)), 1);
+    config_row(rs, "retry.buffer_size",
+               size_text(c->retry_buffer, buf, sizeof(buf)), 1);
     snprintf(buf, sizeof(buf), "%g", c->budget_ratio);
     config_row(rs, "retry.budget_ratio", buf, 1);
     snprintf(buf, sizeof(buf), "%g", c->budget_floor);
@@ -543,7 +567,8 @@ static void config_retry(admin_rows_t *rs, const config_t *c)
     for (int i = 0; i < c->nretry_rules; i++) {
         snprintf(buf, sizeof(buf), "%s%s%s", c->retry_rules[i].sqlstate,
                  c->retry_rules[i].substring ? ":" : "",
-                 c->retry_rules[i].substring ? c->retry_rules[i].substring : "");
+                 c->retry_rules[i].substring ? c->retry_rules[i].substring
+                                             : "");
         config_row(rs, "retry.retry_on", buf, 1);
     }
 }
@@ -581,8 +606,9 @@ int admin_show(const char *what, buf_t *out)
         const char *name;
         void (*fn)(buf_t *out);
     } shows[] = {
-        {"queues", show_queues}, {"locks", show_locks},   {"clients", show_clients},
-        {"stats", show_stats},   {"errors", show_errors}, {"config", show_config},
+        {"queues", show_queues},   {"locks", show_locks},
+        {"clients", show_clients}, {"stats", show_stats},
+        {"errors", show_errors},   {"config", show_config},
         {"help", show_help},
     };
 

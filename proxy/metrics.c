@@ -71,7 +71,8 @@ static const char *label(const char *v, char *out, size_t len)
     return out;
 }
 
-static void family(buf_t *b, const char *name, const char *type, const char *help)
+static void family(buf_t *b, const char *name, const char *type,
+                   const char *help)
 {
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -85,9 +86,11 @@ static void put_server(buf_t *b)
 
     family(b, "pgsluice_info", "gauge", "Version of the running pgsluice.");
     put(b, "pgsluice_info{version=\"%s\"} 1\n", PGSLUICE_VERSION);
-    family(b, "pgsluice_sessions", "gauge", "Client sessions open now, console included.");
+    family(b, "pgsluice_sessions", "gauge",
+           "Client sessions open now, console included.");
     put(b, "pgsluice_sessions %d\n", g_server->nsessions);
-    family(b, "pgsluice_sessions_total", "counter", "Client connections accepted.");
+    family(b, "pgsluice_sessions_total", "counter",
+           "Client connections accepted.");
     put(b, "pgsluice_sessions_total %" PRIu64 "\n", st->sessions_total);
     family(b, "pgsluice_retry_enabled", "gauge",
            "1 while transparent retry is on (config or RETRY ON/OFF).");
@@ -101,7 +104,8 @@ static void put_server(buf_t *b)
            "Upstream connections that could not be established.");
     put(b, "pgsluice_upstream_connect_failures_total %" PRIu64 "\n",
         st->upstream_connect_failures);
-    family(b, "pgsluice_bytes_total", "counter", "Bytes relayed, by direction.");
+    family(b, "pgsluice_bytes_total", "counter",
+           "Bytes relayed, by direction.");
     put(b, "pgsluice_bytes_total{direction=\"client_to_server\"} %" PRIu64 "\n",
         st->bytes_client_to_server);
     put(b, "pgsluice_bytes_total{direction=\"server_to_client\"} %" PRIu64 "\n",
@@ -144,8 +148,16 @@ static void copy_queue(void *arg, const queue_table_info_t *t)
         q->n++;
 }
 
-enum qfield { Q_WAITING, Q_HOLDERS, Q_LIMIT, Q_PAUSED, Q_GRANTS, Q_WAITS, Q_TIMEOUTS,
-              Q_DEADLOCKS };
+enum qfield {
+    Q_WAITING,
+    Q_HOLDERS,
+    Q_LIMIT,
+    Q_PAUSED,
+    Q_GRANTS,
+    Q_WAITS,
+    Q_TIMEOUTS,
+    Q_DEADLOCKS
+};
 
 static uint64_t qvalue(const queue_table_info_t *t, enum qfield f)
 {
@@ -175,16 +187,22 @@ static void put_queues(buf_t *b)
         const char *name, *type, *help;
         enum qfield f;
     } fams[] = {
-        {"pgsluice_queue_waiting", "gauge", "Sessions waiting for a write slot.", Q_WAITING},
-        {"pgsluice_queue_holders", "gauge", "Sessions holding a write slot.", Q_HOLDERS},
-        {"pgsluice_queue_limit", "gauge", "Writer transactions admitted at once.", Q_LIMIT},
-        {"pgsluice_queue_paused", "gauge", "1 while PAUSE holds new writers.", Q_PAUSED},
-        {"pgsluice_queue_grants_total", "counter", "Write slots granted.", Q_GRANTS},
-        {"pgsluice_queue_waits_total", "counter", "Grants that had to wait.", Q_WAITS},
-        {"pgsluice_queue_timeouts_total", "counter", "Waits refused after wait_timeout.",
-         Q_TIMEOUTS},
-        {"pgsluice_queue_deadlocks_total", "counter", "Requests refused to break a cycle.",
-         Q_DEADLOCKS},
+        {"pgsluice_queue_waiting", "gauge",
+         "Sessions waiting for a write slot.", Q_WAITING},
+        {"pgsluice_queue_holders", "gauge", "Sessions holding a write slot.",
+         Q_HOLDERS},
+        {"pgsluice_queue_limit", "gauge",
+         "Writer transactions admitted at once.", Q_LIMIT},
+        {"pgsluice_queue_paused", "gauge", "1 while PAUSE holds new writers.",
+         Q_PAUSED},
+        {"pgsluice_queue_grants_total", "counter", "Write slots granted.",
+         Q_GRANTS},
+        {"pgsluice_queue_waits_total", "counter", "Grants that had to wait.",
+         Q_WAITS},
+        {"pgsluice_queue_timeouts_total", "counter",
+         "Waits refused after wait_timeout.", Q_TIMEOUTS},
+        {"pgsluice_queue_deadlocks_total", "counter",
+         "Requests refused to break a cycle.", Q_DEADLOCKS},
     };
     qlist_t q = {0};
     char t[600];
@@ -194,7 +212,8 @@ static void put_queues(buf_t *b)
         family(b, fams[f].name, fams[f].type, fams[f].help);
         for (int i = 0; i < q.n; i++)
             put(b, "%s{table=\"%s\"} %" PRIu64 "\n", fams[f].name,
-                label(q.v[i].table, t, sizeof(t)), qvalue(&q.v[i].info, fams[f].f));
+                label(q.v[i].table, t, sizeof(t)),
+                qvalue(&q.v[i].info, fams[f].f));
     }
     for (int i = 0; i < q.n; i++)
         free(q.v[i].table);
@@ -224,8 +243,10 @@ static void put_hist(void *arg, const stats_table_t *st)
         put(p->b, "%s_bucket{table=\"%s\",le=\"%g\"} %" PRIu64 "\n", p->name, t,
             stats_bucket_le[i], cum);
     }
-    put(p->b, "%s_bucket{table=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", p->name, t, h->count);
-    put(p->b, "%s_sum{table=\"%s\"} %.3f\n", p->name, t, (double)h->sum_ms / 1000.0);
+    put(p->b, "%s_bucket{table=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", p->name, t,
+        h->count);
+    put(p->b, "%s_sum{table=\"%s\"} %.3f\n", p->name, t,
+        (double)h->sum_ms / 1000.0);
     put(p->b, "%s_count{table=\"%s\"} %" PRIu64 "\n", p->name, t, h->count);
 }
 
@@ -239,8 +260,11 @@ static void put_retry_series(void *arg, const stats_series_t *s)
     label(s->sqlstate, st, sizeof(st));
     for (int i = 0; i < 3; i++)
         if (v[i])
-            put(arg, "pgsluice_retries_total{table=\"%s\",outcome=\"%s\",sqlstate=\"%s\"} "
-                     "%" PRIu64 "\n", t, outcomes[i], st, v[i]);
+            put(arg,
+                "pgsluice_retries_total{table=\"%s\",outcome=\"%s\",sqlstate="
+                "\"%s\"} "
+                "%" PRIu64 "\n",
+                t, outcomes[i], st, v[i]);
 }
 
 static void put_passed_series(void *arg, const stats_series_t *s)
@@ -248,8 +272,11 @@ static void put_passed_series(void *arg, const stats_series_t *s)
     char t[600], st[16];
 
     if (s->passed)
-        put(arg, "pgsluice_errors_passed_total{table=\"%s\",sqlstate=\"%s\"} %" PRIu64 "\n",
-            label(s->table, t, sizeof(t)), label(s->sqlstate, st, sizeof(st)), s->passed);
+        put(arg,
+            "pgsluice_errors_passed_total{table=\"%s\",sqlstate=\"%s\"} "
+            "%" PRIu64 "\n",
+            label(s->table, t, sizeof(t)), label(s->sqlstate, st, sizeof(st)),
+            s->passed);
 }
 
 static void put_stats(buf_t *b)
@@ -257,12 +284,14 @@ static void put_stats(buf_t *b)
     hist_pass_t wait = {b, "pgsluice_wait_seconds", 0};
     hist_pass_t hold = {b, "pgsluice_hold_seconds", 1};
 
-    family(b, wait.name, "histogram", "Time writers waited for a slot, per table.");
+    family(b, wait.name, "histogram",
+           "Time writers waited for a slot, per table.");
     stats_foreach_table(put_hist, &wait);
     family(b, hold.name, "histogram", "Time writers held a slot, per table.");
     stats_foreach_table(put_hist, &hold);
     family(b, "pgsluice_retries_total", "counter",
-           "Replays (outcome=attempt) and replayed units that succeeded or gave up.");
+           "Replays (outcome=attempt) and replayed units that succeeded or "
+           "gave up.");
     stats_foreach_series(put_retry_series, b);
     family(b, "pgsluice_errors_passed_total", "counter",
            "Retryable errors passed to the client unretried.");
@@ -271,8 +300,8 @@ static void put_stats(buf_t *b)
 
 /* ---- HTTP ---- */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, buf_t *body,
-                             const char *type, const char *allow)
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
+                             buf_t *body, const char *type, const char *allow)
 {
     size_t len = 0;
     uint8_t *data = buf_avail(body) ? buf_steal(body, &len) : NULL;
@@ -280,7 +309,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, buf_t *b
     enum MHD_Result rc;
 
     r = data ? MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+             : MHD_create_response_from_buffer(0, (void *)"",
+                                               MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(data);
         return MHD_NO;
@@ -293,9 +323,10 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, buf_t *b
     return rc;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **ctx)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **ctx)
 {
     static int first_call_seen;
     buf_t body = {0};
@@ -306,7 +337,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* Other methods are refused before any body is read. */
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         put(&body, "only GET and HEAD are served\n");
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, &body, "text/plain", "GET, HEAD");
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, &body, "text/plain",
+                     "GET, HEAD");
     }
     /* The first call brings only the headers; answer on the second. */
     if (*ctx == NULL) {
@@ -324,8 +356,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(c, MHD_HTTP_OK, &body, CONTENT_TYPE, NULL);
     }
     put(&body, "pgsluice: metrics are at /metrics\n");
-    return reply(c, strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, &body,
-                 "text/plain", NULL);
+    return reply(c, strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND,
+                 &body, "text/plain", NULL);
 }
 
 /* ---- driving MHD from the loop ---- */
@@ -377,8 +409,10 @@ static struct MHD_Daemon *start_daemon(const config_t *cfg)
     uint16_t port = (uint16_t)cfg->metrics_port;
 
     memset(&addr, 0, sizeof(addr));
-    if (uv_ip4_addr(cfg->metrics_addr, port, (struct sockaddr_in *)&addr) != 0) {
-        if (uv_ip6_addr(cfg->metrics_addr, port, (struct sockaddr_in6 *)&addr) != 0)
+    if (uv_ip4_addr(cfg->metrics_addr, port, (struct sockaddr_in *)&addr) !=
+        0) {
+        if (uv_ip6_addr(cfg->metrics_addr, port,
+                        (struct sockaddr_in6 *)&addr) != 0)
             return NULL;
         flags |= MHD_USE_IPv6;
     }
@@ -397,12 +431,14 @@ int metrics_start(struct server *sv)
         return 0;
     g.daemon = start_daemon(sv->cfg);
     if (!g.daemon) {
-        log_failure(sv->cfg, "cannot listen (address in use or invalid metrics_addr)");
+        log_failure(sv->cfg,
+                    "cannot listen (address in use or invalid metrics_addr)");
         return -1;
     }
     info = MHD_get_daemon_info(g.daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (!info || uv_poll_init(sv->loop, &g.poll, info->epoll_fd) < 0) {
-        log_failure(sv->cfg, "cannot watch the HTTP daemon from the event loop");
+        log_failure(sv->cfg,
+                    "cannot watch the HTTP daemon from the event loop");
         MHD_stop_daemon(g.daemon);
         g.daemon = NULL;
         return -1;

@@ -28,10 +28,10 @@ struct scram_exchange {
     int mock;
     int step; /* 0: expects client-first, 1: client-final, 2: done */
     char server_nonce[96];
-    char *gs2;               /* the client's gs2 header, e.g. "n,," */
+    char *gs2; /* the client's gs2 header, e.g. "n,," */
     char *client_first_bare;
     char *server_first;
-    char *nonce;             /* client nonce followed by ours */
+    char *nonce; /* client nonce followed by ours */
     const char *err;
 };
 
@@ -143,7 +143,8 @@ int scram_verifier_parse(const char *text, scram_verifier_t *v)
     if (field_b64(p, colon, v->stored_key, SCRAM_KEY_LEN, SCRAM_KEY_LEN) < 0)
         return SCRAM_EPROTO;
     p = colon + 1;
-    if (field_b64(p, p + strlen(p), v->server_key, SCRAM_KEY_LEN, SCRAM_KEY_LEN) < 0)
+    if (field_b64(p, p + strlen(p), v->server_key, SCRAM_KEY_LEN,
+                  SCRAM_KEY_LEN) < 0)
         return SCRAM_EPROTO;
     v->iterations = (int)iter;
     return 0;
@@ -187,7 +188,8 @@ static int mock_verifier(const char *user, scram_verifier_t *v)
     return 0;
 }
 
-scram_exchange_t *scram_exchange_new(const scram_verifier_t *v, const char *user)
+scram_exchange_t *scram_exchange_new(const scram_verifier_t *v,
+                                     const char *user)
 {
     scram_exchange_t *x = calloc(1, sizeof(*x));
     unsigned char raw[NONCE_RAW];
@@ -275,7 +277,8 @@ static const char *parse_gs2(scram_exchange_t *x, const char *s)
     const char *p = s;
 
     if (p[0] == 'p') {
-        x->err = "client requires channel binding, which the console does not offer";
+        x->err =
+            "client requires channel binding, which the console does not offer";
         return NULL;
     }
     if ((p[0] != 'n' && p[0] != 'y') || p[1] != ',') {
@@ -344,15 +347,16 @@ int scram_exchange_first(scram_exchange_t *x, const char *msg, size_t len,
         return fail(x, SCRAM_EPROTO, x->err ? x->err : "out of memory");
     }
     x->client_first_bare = strdup(bare);
-    if (!x->client_first_bare || asprintf(&x->nonce, "%.*s%s", (int)clen, cnonce,
-                                          x->server_nonce) < 0) {
+    if (!x->client_first_bare ||
+        asprintf(&x->nonce, "%.*s%s", (int)clen, cnonce, x->server_nonce) < 0) {
         x->nonce = NULL;
         free(s);
         return fail(x, SCRAM_ENOMEM, "out of memory");
     }
     free(s);
     b64_encode(x->v.salt, x->v.salt_len, salt);
-    n = snprintf(out, outlen, "r=%s,s=%s,i=%d", x->nonce, salt, x->v.iterations);
+    n = snprintf(out, outlen, "r=%s,s=%s,i=%d", x->nonce, salt,
+                 x->v.iterations);
     if (n < 0 || (size_t)n >= outlen || !(x->server_first = strdup(out)))
         return fail(x, SCRAM_ENOMEM, "out of memory");
     x->step = 1;
@@ -361,7 +365,8 @@ int scram_exchange_first(scram_exchange_t *x, const char *msg, size_t len,
 
 /* Checks "c=<b64 gs2>,r=<nonce>" at the start of a client-final-message and
  * finds the proof, which must be the last attribute. */
-static int parse_final(scram_exchange_t *x, const char *s, size_t *without_proof,
+static int parse_final(scram_exchange_t *x, const char *s,
+                       size_t *without_proof,
                        unsigned char proof[SCRAM_KEY_LEN])
 {
     unsigned char cb[64];
@@ -372,7 +377,8 @@ static int parse_final(scram_exchange_t *x, const char *s, size_t *without_proof
     if (strncmp(s, "c=", 2) != 0 || !comma)
         return -1;
     n = b64_decode(s + 2, (size_t)(comma - s - 2), cb, sizeof(cb));
-    if (n < 0 || (size_t)n != strlen(x->gs2) || memcmp(cb, x->gs2, (size_t)n) != 0) {
+    if (n < 0 || (size_t)n != strlen(x->gs2) ||
+        memcmp(cb, x->gs2, (size_t)n) != 0) {
         x->err = "channel binding data does not match the gs2 header";
         return -1;
     }
@@ -386,7 +392,8 @@ static int parse_final(scram_exchange_t *x, const char *s, size_t *without_proof
     while (p && strstr(p + 1, ",p="))
         p = strstr(p + 1, ",p=");
     if (!p || strchr(p + 3, ',') ||
-        b64_decode(p + 3, strlen(p + 3), proof, SCRAM_KEY_LEN) != SCRAM_KEY_LEN) {
+        b64_decode(p + 3, strlen(p + 3), proof, SCRAM_KEY_LEN) !=
+            SCRAM_KEY_LEN) {
         x->err = "malformed client proof";
         return -1;
     }
@@ -421,10 +428,12 @@ int scram_exchange_final(scram_exchange_t *x, const char *msg, size_t len,
 
     if (x->step != 1 || !s) {
         free(s);
-        return fail(x, SCRAM_EPROTO, "unexpected or malformed client-final-message");
+        return fail(x, SCRAM_EPROTO,
+                    "unexpected or malformed client-final-message");
     }
     if (parse_final(x, s, &wp, proof) < 0) {
-        rc = fail(x, SCRAM_EPROTO, x->err ? x->err : "malformed client-final-message");
+        rc = fail(x, SCRAM_EPROTO,
+                  x->err ? x->err : "malformed client-final-message");
         goto out;
     }
     alen = asprintf(&auth, "%s,%s,%.*s", x->client_first_bare, x->server_first,
@@ -475,7 +484,8 @@ static int read_password(const char *user, char *pw, size_t len)
         return -1;
     }
     if (!strchr(pw, '\n') && !feof(stdin)) {
-        fprintf(stderr, "pgsluice passwd: password longer than %zu bytes\n", len - 2);
+        fprintf(stderr, "pgsluice passwd: password longer than %zu bytes\n",
+                len - 2);
         return -1;
     }
     pw[strcspn(pw, "\r\n")] = '\0';
@@ -489,7 +499,8 @@ static int user_ok(const char *u)
     if (!u[0] || u[0] == ';' || u[0] == '#' || u[0] == '[')
         return 0;
     for (const char *p = u; *p; p++)
-        if (*p == '=' || *p == ':' || *p == ' ' || *p == '\t' || (unsigned char)*p < 0x20)
+        if (*p == '=' || *p == ':' || *p == ' ' || *p == '\t' ||
+            (unsigned char)*p < 0x20)
             return 0;
     return 1;
 }

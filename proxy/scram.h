@@ -9,8 +9,8 @@
 #include <stddef.h>
 
 #define SCRAM_KEY_LEN 32
-#define SCRAM_SALT_LEN 16   /* what `pgsluice passwd` and PostgreSQL make */
-#define SCRAM_SALT_MAX 64   /* longest salt a parsed verifier may carry */
+#define SCRAM_SALT_LEN 16 /* what `pgsluice passwd` and PostgreSQL make */
+#define SCRAM_SALT_MAX 64 /* longest salt a parsed verifier may carry */
 #define SCRAM_ITERATIONS 4096
 
 /* Errors of the exchange. */
@@ -46,7 +46,8 @@ int scram_verifier_format(const scram_verifier_t *v, char *out, size_t outlen);
  */
 typedef struct scram_exchange scram_exchange_t;
 
-scram_exchange_t *scram_exchange_new(const scram_verifier_t *v, const char *user);
+scram_exchange_t *scram_exchange_new(const scram_verifier_t *v,
+                                     const char *user);
 void scram_exchange_free(scram_exchange_t *x);
 /* Replaces the random server nonce part (tests with fixed vectors). */
 int scram_exchange_set_nonce(scram_exchange_t *x, const char *nonce);

@@ -17,7 +17,7 @@
 #define MAX_SERIES 20000
 
 const double stats_bucket_le[STATS_NBUCKETS] = {
-    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,
     5,     10,    30,   60,   120, 300,  600, 1800, 3600,
 };
 
@@ -86,18 +86,21 @@ static tentry_t *table_get(const char *table)
         g.tables = v;
         g.cap_tables = cap;
     }
-    memmove(&g.tables[i + 1], &g.tables[i], sizeof(*v) * (size_t)(g.ntables - i));
+    memmove(&g.tables[i + 1], &g.tables[i],
+            sizeof(*v) * (size_t)(g.ntables - i));
     memset(&g.tables[i], 0, sizeof(g.tables[i]));
     g.tables[i].table = strdup(table ? table : "");
     if (!g.tables[i].table) {
-        memmove(&g.tables[i], &g.tables[i + 1], sizeof(*v) * (size_t)(g.ntables - i));
+        memmove(&g.tables[i], &g.tables[i + 1],
+                sizeof(*v) * (size_t)(g.ntables - i));
         return NULL;
     }
     g.ntables++;
     return &g.tables[i];
 }
 
-static int series_cmp(const sentry_t *e, const char *table, const char *sqlstate)
+static int series_cmp(const sentry_t *e, const char *table,
+                      const char *sqlstate)
 {
     int c = strcmp(e->table, table);
 
@@ -132,7 +135,8 @@ static sentry_t *series_get(const char *table, const char *sqlstate)
         g.series = v;
         g.cap_series = cap;
     }
-    memmove(&g.series[lo + 1], &g.series[lo], sizeof(*v) * (size_t)(g.nseries - lo));
+    memmove(&g.series[lo + 1], &g.series[lo],
+            sizeof(*v) * (size_t)(g.nseries - lo));
     memset(&g.series[lo], 0, sizeof(g.series[lo]));
     g.series[lo].table = t->table; /* owned by the table entry */
     memcpy(g.series[lo].sqlstate, st, sizeof(st));
@@ -171,8 +175,8 @@ static void count_passed(sentry_t *e, int unused)
     e->passed++;
 }
 
-void stats_retry(const char *const *tables, int n, stats_retry_outcome_t outcome,
-                 const char *sqlstate)
+void stats_retry(const char *const *tables, int n,
+                 stats_retry_outcome_t outcome, const char *sqlstate)
 {
     each_table(tables, n, sqlstate, count_retry, (int)outcome);
 }
@@ -289,7 +293,8 @@ void stats_record_error(const stats_error_t *e)
 
 /* ---- reading ---- */
 
-void stats_foreach_table(void (*fn)(void *arg, const stats_table_t *t), void *arg)
+void stats_foreach_table(void (*fn)(void *arg, const stats_table_t *t),
+                         void *arg)
 {
     int j = 0;
 
@@ -308,17 +313,19 @@ void stats_foreach_table(void (*fn)(void *arg, const stats_table_t *t), void *ar
     }
 }
 
-void stats_foreach_series(void (*fn)(void *arg, const stats_series_t *s), void *arg)
+void stats_foreach_series(void (*fn)(void *arg, const stats_series_t *s),
+                          void *arg)
 {
     for (int i = 0; i < g.nseries; i++) {
         const sentry_t *e = &g.series[i];
-        stats_series_t s = {e->table, e->sqlstate, e->attempts, e->succeeded,
-                            e->gave_up, e->passed};
+        stats_series_t s = {e->table,     e->sqlstate, e->attempts,
+                            e->succeeded, e->gave_up,  e->passed};
         fn(arg, &s);
     }
 }
 
-void stats_foreach_error(void (*fn)(void *arg, const stats_error_t *e, const char *cycle),
+void stats_foreach_error(void (*fn)(void *arg, const stats_error_t *e,
+                                    const char *cycle),
                          void *arg)
 {
     for (int k = 1; k <= g.ring_count; k++) {

@@ -18,23 +18,23 @@ typedef enum stats_retry_outcome {
 
 /* Tables may be empty (n = 0): the event is then counted under "" (no
  * target table), which the console shows as "(none)". */
-void stats_retry(const char *const *tables, int n, stats_retry_outcome_t outcome,
-                 const char *sqlstate);
+void stats_retry(const char *const *tables, int n,
+                 stats_retry_outcome_t outcome, const char *sqlstate);
 void stats_error_passed(const char *const *tables, int n, const char *sqlstate);
 void stats_observe_wait(const char *table, uint64_t ms);
 void stats_observe_hold(const char *table, uint64_t ms);
 
 /* A serialization error as the console lists it; strings are copied. */
 typedef struct stats_error {
-    uint64_t time_ms;       /* wall clock, ms since the epoch */
+    uint64_t time_ms; /* wall clock, ms since the epoch */
     uint64_t session;
-    const char *tables;     /* "a.b, c.d" or "" */
+    const char *tables; /* "a.b, c.d" or "" */
     const char *sqlstate;
     const char *message;
-    const char *detail;     /* may be NULL */
-    int attempt;            /* 1 for the first try */
-    const char *outcome;    /* "retried", "passed to client", "gave up: <why>" */
-    const char *statement;  /* truncated SQL, may be NULL */
+    const char *detail;    /* may be NULL */
+    int attempt;           /* 1 for the first try */
+    const char *outcome;   /* "retried", "passed to client", "gave up: <why>" */
+    const char *statement; /* truncated SQL, may be NULL */
 } stats_error_t;
 
 void stats_record_error(const stats_error_t *e);
@@ -71,11 +71,14 @@ typedef struct stats_series {
 } stats_series_t;
 
 /* Each visits in table order (then sqlstate); data valid during the call. */
-void stats_foreach_table(void (*fn)(void *arg, const stats_table_t *t), void *arg);
-void stats_foreach_series(void (*fn)(void *arg, const stats_series_t *s), void *arg);
+void stats_foreach_table(void (*fn)(void *arg, const stats_table_t *t),
+                         void *arg);
+void stats_foreach_series(void (*fn)(void *arg, const stats_series_t *s),
+                          void *arg);
 /* Recorded errors, newest first; cycle is the transaction ids of a Redshift
  * serializable violation ("4412,4419") or "". */
-void stats_foreach_error(void (*fn)(void *arg, const stats_error_t *e, const char *cycle),
+void stats_foreach_error(void (*fn)(void *arg, const stats_error_t *e,
+                                    const char *cycle),
                          void *arg);
 /* Number of errors kept: the ring's size. */
 #define STATS_ERRORS_KEPT 100

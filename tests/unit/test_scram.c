@@ -16,15 +16,15 @@
 
 static int passed, failed;
 
-#define EXPECT(cond)                                                       \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,    \
-                    #cond);                                                \
-        }                                                                  \
+#define EXPECT(cond)                                                           \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,        \
+                    #cond);                                                    \
+        }                                                                      \
     } while (0)
 
 /* From PostgreSQL 15: SET password_encryption = 'scram-sha-256'; CREATE ROLE
@@ -60,7 +60,8 @@ static int client_final(client_t *c, const char *server_first)
     unsigned int l = 32;
     int iter, slen;
 
-    if (sscanf(server_first, "r=%127[^,],s=%127[^,],i=%d", nonce, salt64, &iter) != 3)
+    if (sscanf(server_first, "r=%127[^,],s=%127[^,],i=%d", nonce, salt64,
+               &iter) != 3)
         return -1;
     slen = EVP_DecodeBlock(salt, (unsigned char *)salt64, (int)strlen(salt64));
     slen -= (int)(strlen(salt64) - strcspn(salt64, "="));
@@ -70,8 +71,10 @@ static int client_final(client_t *c, const char *server_first)
     HMAC(EVP_sha256(), salted, 32, (unsigned char *)"Server Key", 10, skey, &l);
     SHA256(ckey, 32, stored);
     snprintf(without, sizeof(without), "c=biws,r=%s", nonce);
-    snprintf(auth, sizeof(auth), "%s,%s,%s", c->first_bare, server_first, without);
-    HMAC(EVP_sha256(), stored, 32, (unsigned char *)auth, strlen(auth), sig, &l);
+    snprintf(auth, sizeof(auth), "%s,%s,%s", c->first_bare, server_first,
+             without);
+    HMAC(EVP_sha256(), stored, 32, (unsigned char *)auth, strlen(auth), sig,
+         &l);
     for (int i = 0; i < 32; i++)
         proof[i] = ckey[i] ^ sig[i];
     EVP_EncodeBlock((unsigned char *)proof64, proof, 32);
@@ -98,7 +101,8 @@ static int login(const scram_verifier_t *v, const char *password, int *sig_ok)
     if (rc == 0 && client_final(&c, sfirst) < 0)
         rc = -100;
     if (rc == 0) {
-        rc = scram_exchange_final(x, c.final, strlen(c.final), sfinal, sizeof(sfinal));
+        rc = scram_exchange_final(x, c.final, strlen(c.final), sfinal,
+                                  sizeof(sfinal));
         *sig_ok = rc == 0 && strcmp(sfinal, c.server_sig64) == 0;
     }
     scram_exchange_free(x);
@@ -127,9 +131,11 @@ static void test_rfc7677_vector(void)
     EXPECT(scram_verifier_make("pencil", salt, 16, 4096, &v) == 0);
     x = scram_exchange_new(&v, "user");
     EXPECT(scram_exchange_set_nonce(x, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0") == 0);
-    EXPECT(scram_exchange_first(x, cfirst, strlen(cfirst), out, sizeof(out)) == 0);
+    EXPECT(scram_exchange_first(x, cfirst, strlen(cfirst), out, sizeof(out)) ==
+           0);
     EXPECT(strcmp(out, sfirst_want) == 0);
-    EXPECT(scram_exchange_final(x, cfinal, strlen(cfinal), out, sizeof(out)) == 0);
+    EXPECT(scram_exchange_final(x, cfinal, strlen(cfinal), out, sizeof(out)) ==
+           0);
     EXPECT(strcmp(out, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=") == 0);
     scram_exchange_free(x);
 }
@@ -143,7 +149,8 @@ static void test_postgres_verifier(void)
 
     EXPECT(scram_verifier_parse(PG_VERIFIER, &pg) == 0);
     EXPECT(pg.iterations == 4096 && pg.salt_len == 16);
-    EXPECT(scram_verifier_make(PG_PASSWORD, pg.salt, pg.salt_len, 4096, &mine) == 0);
+    EXPECT(scram_verifier_make(PG_PASSWORD, pg.salt, pg.salt_len, 4096,
+                               &mine) == 0);
     EXPECT(memcmp(mine.stored_key, pg.stored_key, 32) == 0);
     EXPECT(memcmp(mine.server_key, pg.server_key, 32) == 0);
     EXPECT(scram_verifier_format(&mine, text, sizeof(text)) == 0);
@@ -240,8 +247,8 @@ static int final_rc(void (*edit)(char *final, size_t len))
     edit(c.final, sizeof(c.final));
     rc = scram_exchange_final(x, c.final, strlen(c.final), out, sizeof(out));
     if (rc == 0) /* a second final is a protocol error */
-        EXPECT(scram_exchange_final(x, c.final, strlen(c.final), out, sizeof(out)) ==
-               SCRAM_EPROTO);
+        EXPECT(scram_exchange_final(x, c.final, strlen(c.final), out,
+                                    sizeof(out)) == SCRAM_EPROTO);
     scram_exchange_free(x);
     return rc;
 }

@@ -10,15 +10,15 @@
 
 static int passed, failed;
 
-#define EXPECT(cond)                                                       \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,    \
-                    #cond);                                                \
-        }                                                                  \
+#define EXPECT(cond)                                                           \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,        \
+                    #cond);                                                    \
+        }                                                                      \
     } while (0)
 
 typedef struct seen {
@@ -81,17 +81,21 @@ static void test_cycle(void)
 {
     char out[64];
 
-    EXPECT(stats_parse_cycle("Serializable isolation violation on table - 156989, "
-                             "transactions forming the cycle are: 4412, 4419 "
-                             "(pid:21190)",
-                             out, sizeof(out)) == 2);
+    EXPECT(
+        stats_parse_cycle("Serializable isolation violation on table - 156989, "
+                          "transactions forming the cycle are: 4412, 4419 "
+                          "(pid:21190)",
+                          out, sizeof(out)) == 2);
     EXPECT(strcmp(out, "4412,4419") == 0);
     EXPECT(stats_parse_cycle("transactions forming the cycle are: 7", out,
-                             sizeof(out)) == 1 && strcmp(out, "7") == 0);
-    EXPECT(stats_parse_cycle("could not serialize access", out, sizeof(out)) == 0);
+                             sizeof(out)) == 1 &&
+           strcmp(out, "7") == 0);
+    EXPECT(stats_parse_cycle("could not serialize access", out, sizeof(out)) ==
+           0);
     EXPECT(out[0] == '\0');
     EXPECT(stats_parse_cycle(NULL, out, sizeof(out)) == 0);
-    EXPECT(stats_parse_cycle("forming the cycle are: 11111, 22222, 33333", out, 12) == 2);
+    EXPECT(stats_parse_cycle("forming the cycle are: 11111, 22222, 33333", out,
+                             12) == 2);
     EXPECT(strcmp(out, "11111,22222") == 0);
 }
 
@@ -116,11 +120,13 @@ static void count_err(void *arg, const stats_error_t *e, const char *cycle)
 static void test_ring(void)
 {
     errs_t x = {0};
-    stats_error_t e = {.sqlstate = "XX000", .message = "1023", .outcome = "retried"};
+    stats_error_t e = {
+        .sqlstate = "XX000", .message = "1023", .outcome = "retried"};
 
     for (int i = 1; i <= STATS_ERRORS_KEPT + 5; i++) {
         e.attempt = i;
-        e.detail = i % 2 ? "transactions forming the cycle are: 1, 2 (pid:3)" : NULL;
+        e.detail =
+            i % 2 ? "transactions forming the cycle are: 1, 2 (pid:3)" : NULL;
         stats_record_error(&e);
     }
     stats_foreach_error(count_err, &x);
