@@ -262,3 +262,48 @@ def test_twenty_concurrent_sessions_are_isolated(proxy):
     assert len({r[0] for r in results.values()}) == sessions
     for n, (_, owners, count) in results.items():
         assert (owners, count) == ([n], 20)
+
+
+def test_large_values_both_directions(proxy):
+    """A 10 MB parameter up and a 10 MB value down stay intact (both are
+    under the default max_message_size)."""
+    big = "".join(chr(97 + i % 26) for i in range(10 * 1024 * 1024))
+    conn = proxy.connect()
+    cur = conn.cursor()
+    cur.execute("SELECT md5(%s), length(%s)", (big, big))
+    assert cur.fetchone() == (hashlib.md5(big.encode()).hexdigest(), len(big))
+    cur.execute("SELECT repeat('xyz', 4000000)")
+    assert cur.fetchone()[0] == "xyz" * 4000000
+    conn.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+@pytest.mark.proxy_only
+def test_slow_reader_does_not_grow_proxy_memory(proxy):
+    """A client that stops reading a 200 MB result makes the proxy stop
+    reading the server (high_water), instead of buffering the result."""
+    client = h.WireClient(proxy.host, proxy.port, timeout=30)
+    client.login("scram_user")
+    before = rss_kb(proxy.pid)
+    client.send(h.message(b"Q", b"SELECT repeat('x', 2000) "
+                                b"FROM generate_series(1, 100000)\0"))
+    time.sleep(2.0)
+    grown_mb = (rss_kb(proxy.pid) - before) / 1024
+    rows = 0
+    while True:
+        kind, payload = client.read()
+        if kind == b"D":
+            rows += 1
+        elif kind == b"Z":
+            break
+    client.close()
+    assert rows == 100000
+    assert grown_mb < 64, "proxy RSS grew %.0f MB while the client paused" % (
+        grown_mb)
