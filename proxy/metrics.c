@@ -17,6 +17,7 @@
 
 #include "protocol/buf.h"
 #include "proxy/log.h"
+#include "proxy/retry.h"
 #include "proxy/server.h"
 #include "proxy/stats.h"
 
@@ -82,7 +83,6 @@ static void family(buf_t *b, const char *name, const char *type,
 static void put_server(buf_t *b)
 {
     const server_stats_t *st = &g_server->stats;
-    double budget;
 
     family(b, "pgsluice_info", "gauge", "Version of the running pgsluice.");
     put(b, "pgsluice_info{version=\"%s\"} 1\n", PGSLUICE_VERSION);
@@ -95,11 +95,9 @@ static void put_server(buf_t *b)
     family(b, "pgsluice_retry_enabled", "gauge",
            "1 while transparent retry is on (config or RETRY ON/OFF).");
     put(b, "pgsluice_retry_enabled %d\n", g_server->retry_enabled ? 1 : 0);
-    if (stats_budget(&budget)) {
-        family(b, "pgsluice_retry_budget_remaining", "gauge",
-               "Retries the global retry budget still allows.");
-        put(b, "pgsluice_retry_budget_remaining %g\n", budget);
-    }
+    family(b, "pgsluice_retry_budget_remaining", "gauge",
+           "Replays the global retry budget allows now.");
+    put(b, "pgsluice_retry_budget_remaining %g\n", retry_budget_remaining());
     family(b, "pgsluice_upstream_connect_failures_total", "counter",
            "Upstream connections that could not be established.");
     put(b, "pgsluice_upstream_connect_failures_total %" PRIu64 "\n",

@@ -1,8 +1,8 @@
 /*
  * Counters the console and the metrics endpoint read: per-table wait and
- * hold histograms, retry outcomes per (table, SQLSTATE), a ring of recent
- * serialization errors and the retry budget. Sessions and the retry engine
- * record; nothing here acts on what it holds. Single-threaded: the loop's.
+ * hold histograms, retry outcomes per (table, SQLSTATE), and a ring of
+ * recent serialization errors. Sessions and the retry engine record;
+ * nothing here acts on what it holds. Single-threaded: the loop's.
  */
 #include "proxy/stats.h"
 
@@ -44,8 +44,6 @@ static struct {
     int nseries, cap_series;
     ring_entry_t ring[STATS_ERRORS_KEPT];
     int ring_next, ring_count;
-    int have_budget;
-    double budget;
 } g;
 
 /* ---- lookups: both arrays stay sorted ---- */
@@ -211,19 +209,6 @@ void stats_observe_hold(const char *table, uint64_t ms)
 
     if (t)
         observe(&t->hold, ms);
-}
-
-void stats_set_budget(double remaining)
-{
-    g.have_budget = 1;
-    g.budget = remaining;
-}
-
-int stats_budget(double *remaining)
-{
-    if (g.have_budget)
-        *remaining = g.budget;
-    return g.have_budget;
 }
 
 /* ---- the error ring ---- */

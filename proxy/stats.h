@@ -41,11 +41,6 @@ void stats_record_error(const stats_error_t *e);
 
 /* ---- read side, for the console and the metrics endpoint ---- */
 
-/* The retry engine reports its budget here; until it does, none is shown. */
-void stats_set_budget(double remaining);
-/* 1 and *remaining when a budget was reported, else 0. */
-int stats_budget(double *remaining);
-
 /* Histogram upper bounds in seconds, as Prometheus buckets. */
 #define STATS_NBUCKETS 18
 extern const double stats_bucket_le[STATS_NBUCKETS];

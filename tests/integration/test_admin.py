@@ -509,6 +509,7 @@ def test_metrics_endpoint(proxy_factory, proxy_binary, tables):
     assert metric(samples, "pgsluice_bytes_total",
                   direction="server_to_client") > 0
     assert metric(samples, "pgsluice_protocol_errors_total") == 0
+    assert metric(samples, "pgsluice_retry_budget_remaining") > 0
     assert metric(samples, "pgsluice_queue_grants_total",
                   table="public.adm_q") == 1
     buckets = sorted((float(dict(k[1])["le"]), v) for k, v in samples.items()
@@ -580,3 +581,17 @@ def test_retry_off_lets_serialization_errors_through(
     errors = console(proxy, "SHOW ERRORS")
     assert any(e["sqlstate"] == "40001" and e["tables"] == "public.adm_r"
                for e in errors), errors
+
+
+def test_metrics_escape_label_values(proxy_factory, proxy_binary):
+    weird = 'public."we""ird\\x"'  # the table we"ird\x, as SQL quotes it
+    proxy = start_proxy(proxy_factory, proxy_binary, tables={weird: 1})
+    proc = run_psql(proxy, "PAUSE " + weird)
+    assert proc.returncode == 0, proc.stderr
+    assert queue_row(proxy, 'public.we"ird\\x')["paused"] == "yes"
+    url = "http://127.0.0.1:%d/metrics" % proxy.metrics_port
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode("utf-8")
+    assert 'pgsluice_queue_paused{table="public.we\\"ird\\\\x"} 1\n' in text
+    samples = parse_metrics(text)
+    assert metric(samples, "pgsluice_queue_paused", table='public.we"ird\\x') == 1

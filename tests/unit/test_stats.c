@@ -136,23 +136,12 @@ static void test_ring(void)
     EXPECT(strcmp(x.first_msg, "1023") == 0);
 }
 
-static void test_budget(void)
-{
-    double b = -1;
-
-    stats_free();
-    EXPECT(stats_budget(&b) == 0 && b == -1);
-    stats_set_budget(7.5);
-    EXPECT(stats_budget(&b) == 1 && b == 7.5);
-}
-
 int main(void)
 {
     test_retry_counters();
     test_histograms();
     test_cycle();
     test_ring();
-    test_budget();
     stats_free();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
