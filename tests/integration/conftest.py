@@ -10,6 +10,7 @@ Environment:
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -21,7 +22,14 @@ DIRECT = h.DIRECT
 BUILD = os.path.join(h.REPO, os.environ.get("PGSLUICE_BUILD", "build/san"))
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 def pytest_configure(config):
+    # A runner stopped by SIGTERM (timeout, CI cancel) still tears fixtures
+    # down, which stops the clusters and proxies.
+    signal.signal(signal.SIGTERM, _interrupt)
     config.addinivalue_line(
         "markers", "proxy_only: the test needs pgsluice itself; skipped when "
         "PGSLUICE_DIRECT=1")

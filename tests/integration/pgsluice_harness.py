@@ -8,6 +8,7 @@ fixtures and the test files decide what a pass means.
 
 import atexit
 import base64
+import ctypes
 import hashlib
 import hmac
 import os
@@ -48,6 +49,14 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def die_with_parent():
+    """Runs in the child before exec: the kernel kills the proxy when the
+    test runner dies, even by SIGKILL, so no proxy outlives its run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def port_accepts(host, port, timeout=0.2):
@@ -345,7 +354,7 @@ class Proxy(Endpoint):
         self.proc = subprocess.Popen([self.binary, "-c", self.ini],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,
-                                     env=env)
+                                     env=env, preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while not port_accepts(self.host, self.port):
             if self.proc.poll() is not None:
