@@ -79,7 +79,7 @@ def test_sigterm_with_idle_session_exits_zero(proxy_factory):
 
 
 def test_sigterm_lets_running_query_finish(proxy_factory):
-    proxy = proxy_factory(shutdown_timeout=5)
+    proxy = proxy_factory(shutdown_timeout=3)
     conn = proxy.connect()
     cur = conn.cursor()
     result = {}
