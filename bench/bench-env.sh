@@ -109,6 +109,6 @@ dbname=pgsluice user=benchadmin password=benchadmin-pw"
 
 # Keeps the proxy's log for the record when it found problems.
 bench_keep_proxy_log() {
-    [ -f "$BENCH_WORK/pgsluice.log" ] && cp "$BENCH_WORK/pgsluice.log" "$1"
+    [ -s "$BENCH_WORK/pgsluice.log" ] && cp "$BENCH_WORK/pgsluice.log" "$1"
     return 0
 }

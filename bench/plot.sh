@@ -51,8 +51,10 @@ MODES="serial direct direct-retry direct-retry-fast pgsluice"
             for m in $MODES; do
                 f="$DIR/s${s}_$m.dat"
                 [ -s "$f" ] || continue
-                printf "%s '%s' using 1:%d with linespoints lw 2 title '%s'" \
-                    "$sep" "$f" "$col" "$m"
+                style="lw 2"
+                [ "$m" = pgsluice ] && style="lw 3 lc rgb '#c00000'"
+                printf "%s '%s' using 1:%d with linespoints %s title '%s'" \
+                    "$sep" "$f" "$col" "$style" "$m"
                 sep=","
             done
             [ "$sep" = "plot" ] && echo "plot 0 notitle" || echo

@@ -4,9 +4,10 @@
 # the final data checked. Fails on lost or duplicated rows, and on any
 # client-visible failure through pgsluice. Takes a few seconds.
 #
-# Usage: sh bench/smoke.sh BUILD
+# Usage: sh bench/smoke.sh BUILD [pgsluice-bench options, e.g. --scenario 5]
 set -eu
 BUILD=${1:-build}
+[ $# -gt 0 ] && shift
 . "$(dirname "$0")/bench-env.sh"
 
 bench_start_pg
@@ -14,7 +15,7 @@ bench_start_proxy "$BUILD/pgsluice" || true
 set +e
 "$BUILD/pgsluice-bench" --smoke --dsn "$DIRECT_DSN" \
     ${PROXY_DSN:+--pgsluice-dsn "$PROXY_DSN"} \
-    ${ADMIN_DSN:+--admin-dsn "$ADMIN_DSN"} --timeout 60
+    ${ADMIN_DSN:+--admin-dsn "$ADMIN_DSN"} --timeout 60 "$@"
 rc=$?
 set -e
 if [ "$rc" -ne 0 ] && [ -n "$PROXY_PID" ]; then

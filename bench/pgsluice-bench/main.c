@@ -143,19 +143,43 @@ static int parse_modes(struct options *o)
     return o->nmodes ? 0 : -1;
 }
 
-/* The short self-check `make check` runs: two scenarios, four jobs. */
-static void smoke_defaults(struct options *o)
+/* The short self-check for `make check`: two scenarios, four jobs, one
+ * repetition, unless the command line chose otherwise. */
+static void smoke_defaults(struct options *o, const struct options *given)
 {
-    o->scenarios[0] = 5;
-    o->scenarios[1] = 1;
-    o->nscenarios = 2;
-    o->conc[0] = 4;
-    o->nconc = 1;
-    o->rows = 200;
-    o->reps = 1;
+    if (!given->nscenarios) {
+        o->scenarios[0] = 5;
+        o->scenarios[1] = 1;
+        o->nscenarios = 2;
+    }
+    if (!given->nconc) {
+        o->conc[0] = 4;
+        o->nconc = 1;
+    }
+    if (!given->rows)
+        o->rows = 200;
+    if (!given->reps)
+        o->reps = 1;
     if (!o->mode_list)
         o->mode_list = o->pg_dsn ? "direct,direct-retry-fast,pgsluice"
                                  : "direct,direct-retry-fast";
+}
+
+/* Defaults of the options a smoke run may also set. */
+static void default_if_unset(struct options *o)
+{
+    if (!o->nscenarios) {
+        o->scenarios[0] = 5;
+        o->nscenarios = 1;
+    }
+    if (!o->nconc) {
+        o->conc[0] = 16;
+        o->nconc = 1;
+    }
+    if (!o->rows)
+        o->rows = 1000;
+    if (!o->reps)
+        o->reps = 3;
 }
 
 static const struct option long_opts[] = {
@@ -219,11 +243,10 @@ static int parse_option(struct options *o, int c, const char *arg)
 
 static int parse_options(struct options *o, int argc, char **argv)
 {
+    struct options given = {0};
     int c;
 
-    *o = (struct options){.scenarios = {5}, .nscenarios = 1, .conc = {16},
-                          .nconc = 1, .rows = 1000, .readers = -1,
-                          .reps = 3, .tries = 5, .base_ms = 2000,
+    *o = (struct options){.readers = -1, .tries = 5, .base_ms = 2000,
                           .fast_ms = 100, .timeout_s = 600, .dsn = ""};
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
         if (c == 'h') {
@@ -239,8 +262,10 @@ static int parse_options(struct options *o, int argc, char **argv)
         usage(stderr);
         return -1;
     }
+    given = *o;
     if (o->smoke)
-        smoke_defaults(o);
+        smoke_defaults(o, &given);
+    default_if_unset(o);
     return parse_modes(o);
 }
 
