@@ -12,8 +12,9 @@
 /*
  * Connects to dsn, runs query and sums every value found under a column
  * named "retries" (or "retries_attempted", "retries_total"), or in rows
- * whose first column is one of those names with the value in the second. Returns
- * the sum, or -1 when the console is unreachable or shows no such counter.
+ * whose first column is one of those names with the value in the second.
+ * Returns the sum, or -1 when the console is unreachable or shows no such
+ * counter.
  */
 long admin_read_retries(const char *dsn, const char *query);
 

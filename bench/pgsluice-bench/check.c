@@ -162,8 +162,7 @@ void check_print(FILE *out, const char *table, const struct check_report *rep)
             table, rep->expected, rep->expected_sum, rep->actual,
             rep->actual_sum);
     print_samples(out, table, "missing", rep->missing, rep->missing_rows);
-    print_samples(out, table, "duplicate", rep->duplicate,
-                  rep->duplicate_rows);
+    print_samples(out, table, "duplicate", rep->duplicate, rep->duplicate_rows);
     print_samples(out, table, "unexpected", rep->unexpected,
                   rep->unexpected_rows);
 }

@@ -14,8 +14,8 @@
 void db_error_set(struct db_error *err, PGconn *conn, const PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                          : NULL;
+    const char *msg =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
     if (!msg)
         msg = conn ? PQerrorMessage(conn) : "out of memory";
@@ -50,7 +50,8 @@ static int send_copy(PGconn *conn, const struct db_copy *copy)
 
     if (!copy)
         return PQputCopyEnd(conn, "benchmark has no data for this COPY") == 1
-                   ? 0 : -1;
+                   ? 0
+                   : -1;
     for (int64_t k = copy->lo; k < copy->lo + copy->count; k++) {
         int n;
 

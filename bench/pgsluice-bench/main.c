@@ -41,35 +41,34 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fputs(
-        "usage: pgsluice-bench [options]\n"
-        "  --scenario LIST       scenarios, e.g. 5,4 (default 5)\n"
-        "  --concurrency LIST    concurrent jobs K, 1-64 (default 16)\n"
-        "  --rows N              rows per job (default 1000)\n"
-        "  --tables N|per-job    target tables; job j writes table j%N\n"
-        "  --overlap N           scenario 5: jobs sharing a run_id (2)\n"
-        "  --readers N           reader sessions (scenario 8: 4, else 0)\n"
-        "  --isolation LEVEL     serializable|repeatable read|read committed"
-        "\n                        (default: the server's setting)\n"
-        "  --modes LIST          serial,direct,direct-retry,\n"
-        "                        direct-retry-fast,pgsluice\n"
-        "  --reps N              repetitions of every mode (default 3)\n"
-        "  --dsn DSN             PostgreSQL itself (libpq conninfo)\n"
-        "  --pgsluice-dsn DSN    the same database through pgsluice\n"
-        "  --admin-dsn DSN       pgsluice admin console, for its retries\n"
-        "  --admin-query SQL     admin command (default " ADMIN_DEFAULT_QUERY
-        ")\n"
-        "  --retry-tries N       client tries per job (default 5)\n"
-        "  --retry-base-ms MS    direct-retry first wait (default 2000)\n"
-        "  --retry-fast-ms MS    direct-retry-fast first wait (default 100)\n"
-        "  --retry-deadline S    no retry wait may end later than S s\n"
-        "                        after the job started (default: none)\n"
-        "  --timeout S           cancel a run after S s (default 600)\n"
-        "  --csv FILE            append one row per run to FILE\n"
-        "  --smoke               short self-check; non-zero exit on bad\n"
-        "                        data or on failures through pgsluice\n"
-        "  -v, --verbose         print each run's first error\n",
-        out);
+    fputs("usage: pgsluice-bench [options]\n"
+          "  --scenario LIST       scenarios, e.g. 5,4 (default 5)\n"
+          "  --concurrency LIST    concurrent jobs K, 1-64 (default 16)\n"
+          "  --rows N              rows per job (default 1000)\n"
+          "  --tables N|per-job    target tables; job j writes table j%N\n"
+          "  --overlap N           scenario 5: jobs sharing a run_id (2)\n"
+          "  --readers N           reader sessions (scenario 8: 4, else 0)\n"
+          "  --isolation LEVEL     serializable|repeatable read|read committed"
+          "\n                        (default: the server's setting)\n"
+          "  --modes LIST          serial,direct,direct-retry,\n"
+          "                        direct-retry-fast,pgsluice\n"
+          "  --reps N              repetitions of every mode (default 3)\n"
+          "  --dsn DSN             PostgreSQL itself (libpq conninfo)\n"
+          "  --pgsluice-dsn DSN    the same database through pgsluice\n"
+          "  --admin-dsn DSN       pgsluice admin console, for its retries\n"
+          "  --admin-query SQL     admin command (default " ADMIN_DEFAULT_QUERY
+          ")\n"
+          "  --retry-tries N       client tries per job (default 5)\n"
+          "  --retry-base-ms MS    direct-retry first wait (default 2000)\n"
+          "  --retry-fast-ms MS    direct-retry-fast first wait (default 100)\n"
+          "  --retry-deadline S    no retry wait may end later than S s\n"
+          "                        after the job started (default: none)\n"
+          "  --timeout S           cancel a run after S s (default 600)\n"
+          "  --csv FILE            append one row per run to FILE\n"
+          "  --smoke               short self-check; non-zero exit on bad\n"
+          "                        data or on failures through pgsluice\n"
+          "  -v, --verbose         print each run's first error\n",
+          out);
 }
 
 /* Parses "5,4,1" into v; returns the count, or -1 on junk or overflow. */
@@ -208,36 +207,85 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* Endpoints, client policy and output options; -1 when c is none. */
+static int parse_client_option(struct options *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'd':
+        o->dsn = arg;
+        return 0;
+    case 'p':
+        o->pg_dsn = arg;
+        return 0;
+    case 'a':
+        o->admin_dsn = arg;
+        return 0;
+    case 'A':
+        o->admin_query = arg;
+        return 0;
+    case 'T':
+        o->tries = atoi(arg);
+        return o->tries > 0 ? 0 : -1;
+    case 'B':
+        o->base_ms = atoi(arg);
+        return 0;
+    case 'F':
+        o->fast_ms = atoi(arg);
+        return 0;
+    case 'D':
+        o->deadline_s = atof(arg);
+        return 0;
+    case 'W':
+        o->timeout_s = atof(arg);
+        return o->timeout_s > 0 ? 0 : -1;
+    case 'c':
+        o->csv = arg;
+        return 0;
+    case 'S':
+        o->smoke = 1;
+        return 0;
+    case 'v':
+        o->verbose = 1;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Workload options, then the rest; returns 0 or -1. */
 static int parse_option(struct options *o, int c, const char *arg)
 {
     switch (c) {
-    case 's': return (o->nscenarios = parse_list(arg, o->scenarios,
-                                                  MAX_LIST)) > 0 ? 0 : -1;
-    case 'k': return (o->nconc = parse_list(arg, o->conc, MAX_LIST)) > 0
-                         ? 0 : -1;
-    case 'n': o->rows = atoi(arg); return 0;
+    case 's':
+        return (o->nscenarios = parse_list(arg, o->scenarios, MAX_LIST)) > 0
+                   ? 0
+                   : -1;
+    case 'k':
+        return (o->nconc = parse_list(arg, o->conc, MAX_LIST)) > 0 ? 0 : -1;
+    case 'n':
+        o->rows = atoi(arg);
+        return 0;
     case 't':
         o->per_job_tables = strcmp(arg, "per-job") == 0;
         o->tables = atoi(arg);
         return 0;
-    case 'o': o->overlap = atoi(arg); return 0;
-    case 'R': o->readers = atoi(arg); return 0;
-    case 'i': o->isolation = arg; return 0;
-    case 'm': o->mode_list = arg; return 0;
-    case 'r': o->reps = atoi(arg); return o->reps > 0 ? 0 : -1;
-    case 'd': o->dsn = arg; return 0;
-    case 'p': o->pg_dsn = arg; return 0;
-    case 'a': o->admin_dsn = arg; return 0;
-    case 'A': o->admin_query = arg; return 0;
-    case 'T': o->tries = atoi(arg); return o->tries > 0 ? 0 : -1;
-    case 'B': o->base_ms = atoi(arg); return 0;
-    case 'F': o->fast_ms = atoi(arg); return 0;
-    case 'D': o->deadline_s = atof(arg); return 0;
-    case 'W': o->timeout_s = atof(arg); return o->timeout_s > 0 ? 0 : -1;
-    case 'c': o->csv = arg; return 0;
-    case 'S': o->smoke = 1; return 0;
-    case 'v': o->verbose = 1; return 0;
-    default: return -1;
+    case 'o':
+        o->overlap = atoi(arg);
+        return 0;
+    case 'R':
+        o->readers = atoi(arg);
+        return 0;
+    case 'i':
+        o->isolation = arg;
+        return 0;
+    case 'm':
+        o->mode_list = arg;
+        return 0;
+    case 'r':
+        o->reps = atoi(arg);
+        return o->reps > 0 ? 0 : -1;
+    default:
+        return parse_client_option(o, c, arg);
     }
 }
 
@@ -246,8 +294,12 @@ static int parse_options(struct options *o, int argc, char **argv)
     struct options given = {0};
     int c;
 
-    *o = (struct options){.readers = -1, .tries = 5, .base_ms = 2000,
-                          .fast_ms = 100, .timeout_s = 600, .dsn = ""};
+    *o = (struct options){.readers = -1,
+                          .tries = 5,
+                          .base_ms = 2000,
+                          .fast_ms = 100,
+                          .timeout_s = 600,
+                          .dsn = ""};
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
@@ -281,8 +333,10 @@ static void run_mode(const struct options *o, const struct scenario *sc,
                      const struct mode *m, struct report_entry *e,
                      struct verdict *v)
 {
-    struct run_config cfg = {.sc = sc, .setup_dsn = o->dsn,
-                             .isolation = o->isolation, .policy = m->pol,
+    struct run_config cfg = {.sc = sc,
+                             .setup_dsn = o->dsn,
+                             .isolation = o->isolation,
+                             .policy = m->pol,
                              .timeout_s = o->timeout_s};
     long before = -1, after = -1;
 
@@ -315,10 +369,9 @@ static void make_scenario(const struct options *o, int id, int k,
 {
     int tables = o->per_job_tables ? k : o->tables;
 
-    if (scenario_init(sc, id, k, o->rows, tables, o->overlap,
-                      o->readers) < 0) {
-        fprintf(stderr, "invalid scenario %d with K=%d rows=%d tables=%d\n",
-                id, k, o->rows, tables);
+    if (scenario_init(sc, id, k, o->rows, tables, o->overlap, o->readers) < 0) {
+        fprintf(stderr, "invalid scenario %d with K=%d rows=%d tables=%d\n", id,
+                k, o->rows, tables);
         exit(2);
     }
 }
@@ -337,9 +390,10 @@ static size_t run_all(const struct options *o, struct report_entry *e,
             make_scenario(o, o->scenarios[s], o->conc[c], &sc);
             for (int rep = 1; rep <= o->reps; rep++) {
                 for (int m = 0; m < o->nmodes; m++, n++) {
-                    e[n] = (struct report_entry){
-                        .scenario = sc.id, .mode = o->modes[m].name,
-                        .concurrency = sc.jobs, .rep = rep};
+                    e[n] = (struct report_entry){.scenario = sc.id,
+                                                 .mode = o->modes[m].name,
+                                                 .concurrency = sc.jobs,
+                                                 .rep = rep};
                     run_mode(o, &sc, &o->modes[m], &e[n], v);
                 }
             }
@@ -370,12 +424,14 @@ int main(int argc, char **argv)
 
     if (v.bad_data)
         printf("\nDATA CHECK FAILED in %d run(s): rows lost or duplicated, "
-               "see the messages above\n", v.bad_data);
+               "see the messages above\n",
+               v.bad_data);
     if (v.errors)
         printf("\n%d run(s) could not be set up or checked\n", v.errors);
     if (o.smoke && v.pgsluice_failures)
         printf("\nSMOKE FAILED: %d pgsluice run(s) showed client-visible "
-               "failures\n", v.pgsluice_failures);
+               "failures\n",
+               v.pgsluice_failures);
     if (v.bad_data || v.errors || (o.smoke && v.pgsluice_failures))
         return 1;
     if (o.smoke)

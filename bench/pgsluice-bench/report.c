@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CSV_HEADER                                                         \
-    "scenario,mode,concurrency,rep,jobs,succeeded,failures,retries,"       \
-    "makespan_ms,p50_ms,p95_ms,max_ms,rows_per_s,reader_p50_ms,"           \
+#define CSV_HEADER                                                             \
+    "scenario,mode,concurrency,rep,jobs,succeeded,failures,retries,"           \
+    "makespan_ms,p50_ms,p95_ms,max_ms,rows_per_s,reader_p50_ms,"               \
     "reader_p95_ms,data_ok\n"
 
 static const char *data_word(int data_ok)
@@ -19,11 +19,12 @@ static const char *data_word(int data_ok)
 
 void report_print_header(FILE *out)
 {
-    fprintf(out, "%-3s %-17s %3s %3s %9s %5s %7s %9s %7s %7s %7s %8s %6s "
-                 "%6s %-4s %s\n",
-            "scn", "mode", "K", "rep", "ok/jobs", "fail", "retries",
-            "makespan", "p50", "p95", "max", "rows/s", "rd_p50", "rd_p95",
-            "data", "failures by SQLSTATE");
+    fprintf(out,
+            "%-3s %-17s %3s %3s %9s %5s %7s %9s %7s %7s %7s %8s %6s "
+            "%6s %-4s %s\n",
+            "scn", "mode", "K", "rep", "ok/jobs", "fail", "retries", "makespan",
+            "p50", "p95", "max", "rows/s", "rd_p50", "rd_p95", "data",
+            "failures by SQLSTATE");
 }
 
 void report_print_row(FILE *out, const struct report_entry *e)
@@ -41,12 +42,12 @@ void report_print_row(FILE *out, const struct report_entry *e)
         snprintf(rd50, sizeof(rd50), "%.1f", r->reader_p50_ms);
         snprintf(rd95, sizeof(rd95), "%.1f", r->reader_p95_ms);
     }
-    fprintf(out, "%-3d %-17s %3d %3d %9s %5ld %7s %9.0f %7.0f %7.0f %7.0f "
-                 "%8.0f %6s %6s %-4s %s\n",
-            e->scenario, e->mode, e->concurrency, e->rep, ok,
-            r->failures.total, retries, r->makespan_ms, r->p50_ms, r->p95_ms,
-            r->max_ms, r->rows_per_s, rd50, rd95, data_word(r->data_ok),
-            fails);
+    fprintf(out,
+            "%-3d %-17s %3d %3d %9s %5ld %7s %9.0f %7.0f %7.0f %7.0f "
+            "%8.0f %6s %6s %-4s %s\n",
+            e->scenario, e->mode, e->concurrency, e->rep, ok, r->failures.total,
+            retries, r->makespan_ms, r->p50_ms, r->p95_ms, r->max_ms,
+            r->rows_per_s, rd50, rd95, data_word(r->data_ok), fails);
     if (r->read_failures.total) {
         stats_tally_format(&r->read_failures, fails, sizeof(fails));
         fprintf(out, "    readers: %ld queries, failures %s\n", r->reads,
@@ -64,12 +65,13 @@ int report_append_csv(const char *path, const struct report_entry *e)
         return -1;
     if (ftell(f) == 0)
         fputs(CSV_HEADER, f);
-    fprintf(f, "%d,%s,%d,%d,%d,%d,%ld,%ld,%.1f,%.1f,%.1f,%.1f,%.0f,%.1f,"
-               "%.1f,%d\n",
-            e->scenario, e->mode, e->concurrency, e->rep, r->jobs,
-            r->succeeded, r->failures.total, r->retries, r->makespan_ms,
-            r->p50_ms, r->p95_ms, r->max_ms, r->rows_per_s,
-            r->reader_p50_ms, r->reader_p95_ms, r->data_ok == 1);
+    fprintf(f,
+            "%d,%s,%d,%d,%d,%d,%ld,%ld,%.1f,%.1f,%.1f,%.1f,%.0f,%.1f,"
+            "%.1f,%d\n",
+            e->scenario, e->mode, e->concurrency, e->rep, r->jobs, r->succeeded,
+            r->failures.total, r->retries, r->makespan_ms, r->p50_ms, r->p95_ms,
+            r->max_ms, r->rows_per_s, r->reader_p50_ms, r->reader_p95_ms,
+            r->data_ok == 1);
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -150,8 +152,8 @@ static void accumulate(struct group *g, const struct report_entry *e)
     g->jobs += e->r.jobs;
     g->succeeded += e->r.succeeded;
     g->failures += e->r.failures.total;
-    g->retries = (e->r.retries < 0 || g->retries < 0)
-                     ? -1 : g->retries + e->r.retries;
+    g->retries =
+        (e->r.retries < 0 || g->retries < 0) ? -1 : g->retries + e->r.retries;
     g->data_ok += e->r.data_ok == 1;
 }
 
@@ -165,9 +167,9 @@ void report_print_summary(FILE *out, const struct report_entry *e, size_t n)
     for (size_t i = 0; i < n; i++)
         accumulate(find_group(g, &ng, &e[i]), &e[i]);
     fprintf(out, "\nsummary (medians over repetitions)\n");
-    fprintf(out, "%-3s %3s %-17s %4s %11s %6s %7s %11s %9s %s\n", "scn",
-            "K", "mode", "reps", "ok/jobs", "fail", "retries", "makespan",
-            "p95", "data exact");
+    fprintf(out, "%-3s %3s %-17s %4s %11s %6s %7s %11s %9s %s\n", "scn", "K",
+            "mode", "reps", "ok/jobs", "fail", "retries", "makespan", "p95",
+            "data exact");
     for (size_t i = 0; i < ng; i++) {
         char ok[24], retries[24];
 

@@ -185,8 +185,7 @@ static void join_all(struct worker *w, int n, double timeout_s)
             break;
     if (i == n)
         return;
-    fprintf(stderr, "run exceeded %.0f s: cancelling its queries\n",
-            timeout_s);
+    fprintf(stderr, "run exceeded %.0f s: cancelling its queries\n", timeout_s);
     for (int k = 0; k < n; k++) {
         char msg[256];
 
@@ -228,8 +227,8 @@ static void collect_jobs(const struct run_config *cfg, struct worker *w,
     res->p95_ms = stats_percentile(lat, (size_t)k, 95);
     res->p50_ms = stats_percentile(lat, (size_t)k, 50);
     if (res->makespan_ms > 0)
-        res->rows_per_s = (double)res->succeeded * cfg->sc->rows /
-                          (res->makespan_ms / 1e3);
+        res->rows_per_s =
+            (double)res->succeeded * cfg->sc->rows / (res->makespan_ms / 1e3);
 }
 
 static void collect_readers(struct worker *w, int n, struct run_result *res)
@@ -271,8 +270,8 @@ static int run_threads(const struct run_config *cfg, struct worker *w,
     pthread_barrier_init(&sh.barrier, NULL, (unsigned)n + 1);
     pthread_mutex_init(&sh.serial_lock, NULL);
     for (int i = 0; i < n; i++) {
-        w[i] = (struct worker){.sh = &sh, .index = i < k ? i : i - k,
-                               .reader = i >= k};
+        w[i] = (struct worker){
+            .sh = &sh, .index = i < k ? i : i - k, .reader = i >= k};
         if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
             fprintf(stderr, "FATAL: cannot start thread %d\n", i);
             _exit(3);

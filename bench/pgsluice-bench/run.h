@@ -24,7 +24,7 @@ struct run_config {
     const char *setup_dsn; /* straight to PostgreSQL: reset and data check */
     const char *isolation; /* default_transaction_isolation, NULL: server's */
     struct run_policy policy;
-    double timeout_s;      /* a run taking longer is cancelled */
+    double timeout_s; /* a run taking longer is cancelled */
 };
 
 struct run_result {

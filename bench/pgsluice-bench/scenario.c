@@ -38,15 +38,24 @@ static const char *table_prefix(int id)
 const char *scenario_describe(int id)
 {
     switch (id) {
-    case 1: return "staging upsert: COPY to temp, DELETE USING, INSERT SELECT";
-    case 2: return "replace without TRUNCATE: BEGIN; DELETE; COPY; COMMIT";
-    case 3: return "upsert with the staging table loaded outside the txn";
-    case 4: return "load own fact table plus shared checkpoint row";
-    case 5: return "results table: BEGIN; DELETE run_id; INSERT; COMMIT";
-    case 6: return "deduplicating INSERT ... WHERE NOT EXISTS";
-    case 8: return "scenario 5 writers with readers alongside";
-    case 9: return "scenario 5 shape, K jobs on K tables (no conflicts)";
-    default: return NULL;
+    case 1:
+        return "staging upsert: COPY to temp, DELETE USING, INSERT SELECT";
+    case 2:
+        return "replace without TRUNCATE: BEGIN; DELETE; COPY; COMMIT";
+    case 3:
+        return "upsert with the staging table loaded outside the txn";
+    case 4:
+        return "load own fact table plus shared checkpoint row";
+    case 5:
+        return "results table: BEGIN; DELETE run_id; INSERT; COMMIT";
+    case 6:
+        return "deduplicating INSERT ... WHERE NOT EXISTS";
+    case 8:
+        return "scenario 5 writers with readers alongside";
+    case 9:
+        return "scenario 5 shape, K jobs on K tables (no conflicts)";
+    default:
+        return NULL;
     }
 }
 
@@ -112,12 +121,11 @@ static long initial_rows(const struct scenario *s)
 }
 
 /* Runs one statement built from fmt; returns 0 or -1 with err set. */
-static int execf(PGconn *conn, const struct db_copy *copy,
-                 struct db_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int execf(PGconn *conn, const struct db_copy *copy, struct db_error *err,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int execf(PGconn *conn, const struct db_copy *copy,
-                 struct db_error *err, const char *fmt, ...)
+static int execf(PGconn *conn, const struct db_copy *copy, struct db_error *err,
+                 const char *fmt, ...)
 {
     char sql[SQL_MAX];
     va_list ap;
@@ -149,11 +157,12 @@ static int reset_table(const struct scenario *s, PGconn *conn, int t,
                  p, t, p, t, initial_rows(s) - 1, p, t);
 }
 
-int scenario_reset(const struct scenario *s, PGconn *conn,
-                   struct db_error *err)
+int scenario_reset(const struct scenario *s, PGconn *conn, struct db_error *err)
 {
-    if (db_exec(conn, "DROP SCHEMA IF EXISTS bench CASCADE; "
-                      "CREATE SCHEMA bench", NULL, err) < 0)
+    if (db_exec(conn,
+                "DROP SCHEMA IF EXISTS bench CASCADE; "
+                "CREATE SCHEMA bench",
+                NULL, err) < 0)
         return -1;
     for (int t = 0; t < s->tables; t++)
         if (reset_table(s, conn, t, err) < 0)
@@ -184,8 +193,8 @@ int scenario_prepare(const struct scenario *s, int job, PGconn *conn,
 }
 
 /* Scenario 1: a loader that sends each statement on its own round trip. */
-static int unit_staging_upsert(const struct scenario *s, int job,
-                               PGconn *conn, struct db_error *err)
+static int unit_staging_upsert(const struct scenario *s, int job, PGconn *conn,
+                               struct db_error *err)
 {
     struct db_copy copy = {.run_id = -1, .count = s->rows};
     const char *p = table_prefix(s->id);
@@ -193,20 +202,24 @@ static int unit_staging_upsert(const struct scenario *s, int job,
 
     job_window(s, job, &copy.lo);
     if (db_exec(conn, "BEGIN", NULL, err) < 0 ||
-        db_exec(conn, "CREATE TEMP TABLE stage (k bigint, v bigint) "
-                      "ON COMMIT DROP", NULL, err) < 0 ||
+        db_exec(conn,
+                "CREATE TEMP TABLE stage (k bigint, v bigint) "
+                "ON COMMIT DROP",
+                NULL, err) < 0 ||
         db_exec(conn, "COPY stage FROM STDIN", &copy, err) < 0 ||
-        execf(conn, NULL, err, "DELETE FROM %s%d t USING stage s "
-              "WHERE t.k = s.k", p, t) < 0 ||
-        execf(conn, NULL, err, "INSERT INTO %s%d SELECT k, v FROM stage",
-              p, t) < 0)
+        execf(conn, NULL, err,
+              "DELETE FROM %s%d t USING stage s "
+              "WHERE t.k = s.k",
+              p, t) < 0 ||
+        execf(conn, NULL, err, "INSERT INTO %s%d SELECT k, v FROM stage", p,
+              t) < 0)
         return -1;
     return db_exec(conn, "COMMIT", NULL, err);
 }
 
 /* Scenario 4: COPY into the job's fact table, then its checkpoint row. */
-static int unit_fact_checkpoint(const struct scenario *s, int job,
-                                PGconn *conn, struct db_error *err)
+static int unit_fact_checkpoint(const struct scenario *s, int job, PGconn *conn,
+                                struct db_error *err)
 {
     struct db_copy copy = {.run_id = -1, .count = s->rows};
 
@@ -214,8 +227,10 @@ static int unit_fact_checkpoint(const struct scenario *s, int job,
     if (db_exec(conn, "BEGIN", NULL, err) < 0 ||
         execf(conn, &copy, err, "COPY bench.fact_%d FROM STDIN",
               table_of(s, job)) < 0 ||
-        execf(conn, NULL, err, "UPDATE bench.checkpoints SET rows_loaded = "
-              "rows_loaded + %d WHERE job_id = %d", s->rows, job) < 0)
+        execf(conn, NULL, err,
+              "UPDATE bench.checkpoints SET rows_loaded = "
+              "rows_loaded + %d WHERE job_id = %d",
+              s->rows, job) < 0)
         return -1;
     return db_exec(conn, "COMMIT", NULL, err);
 }
@@ -231,23 +246,30 @@ int scenario_unit(const struct scenario *s, int job, PGconn *conn,
     case 1:
         return unit_staging_upsert(s, job, conn, err);
     case 2:
-        return execf(conn, &copy, err, "BEGIN; DELETE FROM %s%d; COPY %s%d "
-                     "FROM STDIN; COMMIT;", p, t, p, t);
+        return execf(conn, &copy, err,
+                     "BEGIN; DELETE FROM %s%d; COPY %s%d "
+                     "FROM STDIN; COMMIT;",
+                     p, t, p, t);
     case 3:
-        return execf(conn, NULL, err, "BEGIN; DELETE FROM %s%d t USING stage"
+        return execf(conn, NULL, err,
+                     "BEGIN; DELETE FROM %s%d t USING stage"
                      " s WHERE t.k = s.k; INSERT INTO %s%d SELECT k, v FROM "
-                     "stage; COMMIT;", p, t, p, t);
+                     "stage; COMMIT;",
+                     p, t, p, t);
     case 4:
         return unit_fact_checkpoint(s, job, conn, err);
     case 6:
-        return execf(conn, NULL, err, "BEGIN; INSERT INTO %s%d SELECT s.k, "
+        return execf(conn, NULL, err,
+                     "BEGIN; INSERT INTO %s%d SELECT s.k, "
                      "s.v FROM stage s WHERE NOT EXISTS (SELECT 1 FROM %s%d t"
-                     " WHERE t.k = s.k); COMMIT;", p, t, p, t);
+                     " WHERE t.k = s.k); COMMIT;",
+                     p, t, p, t);
     default:
-        return execf(conn, NULL, err, "BEGIN; DELETE FROM %s%d WHERE run_id "
+        return execf(conn, NULL, err,
+                     "BEGIN; DELETE FROM %s%d WHERE run_id "
                      "= %d; INSERT INTO %s%d SELECT %d, g, g * 10 + 2 FROM "
-                     "generate_series(0, %d) g; COMMIT;", p, t,
-                     slot_of(s, job) / s->overlap, p, t,
+                     "generate_series(0, %d) g; COMMIT;",
+                     p, t, slot_of(s, job) / s->overlap, p, t,
                      slot_of(s, job) / s->overlap, s->rows - 1);
     }
 }
@@ -255,8 +277,10 @@ int scenario_unit(const struct scenario *s, int job, PGconn *conn,
 int scenario_read(const struct scenario *s, int iter, PGconn *conn,
                   struct db_error *err)
 {
-    return execf(conn, NULL, err, "SELECT count(*), coalesce(sum(v), 0) "
-                 "FROM %s%d", table_prefix(s->id), iter % s->tables);
+    return execf(conn, NULL, err,
+                 "SELECT count(*), coalesce(sum(v), 0) "
+                 "FROM %s%d",
+                 table_prefix(s->id), iter % s->tables);
 }
 
 /* Reads (key, value) pairs selected by sql into rows; returns 0 or -1. */
@@ -305,8 +329,8 @@ static int expect_keyed(const struct scenario *s, int t,
     }
     for (long k = 0; k < n && rc == 0; k++)
         if (state[k])
-            rc = check_rows_add(rows, k, state[k] == 1 ? db_value_old(k)
-                                                       : db_value_new(k));
+            rc = check_rows_add(
+                rows, k, state[k] == 1 ? db_value_old(k) : db_value_new(k));
     free(state);
     return rc;
 }
@@ -331,8 +355,8 @@ static int expect_results(const struct scenario *s, int t,
     return rc;
 }
 
-static int expect_checkpoints(const struct scenario *s,
-                              const unsigned char *ok, struct check_rows *rows)
+static int expect_checkpoints(const struct scenario *s, const unsigned char *ok,
+                              struct check_rows *rows)
 {
     int rc = 0;
 
@@ -371,7 +395,9 @@ int scenario_verify(const struct scenario *s, PGconn *conn,
             snprintf(name, sizeof(name), "%s%d", table_prefix(s->id), t);
             snprintf(sql, sizeof(sql), "SELECT %s, v FROM %s",
                      shape_of(s->id) == SHAPE_RESULTS
-                         ? "(run_id::bigint << 32) | k" : "k", name);
+                         ? "(run_id::bigint << 32) | k"
+                         : "k",
+                     name);
             rc = shape_of(s->id) == SHAPE_RESULTS
                      ? expect_results(s, t, succeeded, &exp)
                      : expect_keyed(s, t, succeeded, &exp);

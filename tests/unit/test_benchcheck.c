@@ -10,15 +10,15 @@
 
 static int passed, failed;
 
-#define EXPECT(cond)                                                       \
-    do {                                                                   \
-        if (cond) {                                                        \
-            passed++;                                                      \
-        } else {                                                           \
-            failed++;                                                      \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,    \
-                    #cond);                                                \
-        }                                                                  \
+#define EXPECT(cond)                                                           \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,        \
+                    #cond);                                                    \
+        }                                                                      \
     } while (0)
 
 /* Rows (k, 10k+2) for k in [lo, lo+n), appended in descending order so the
