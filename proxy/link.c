@@ -79,7 +79,9 @@ static int tls_input(link_t *l, const char *p, size_t n)
     rc = tls_read(l->tls, &l->in);
     if (pump_tls_out(l) < 0)
         return -1;
-    return rc < 0 ? -1 : 1;
+    if (rc < 0)
+        return -1;
+    return tls_closed(l->tls) ? 2 : 1;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -105,6 +107,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     l->ops->on_data(l);
+    /* close_notify after data: the data first, then the end. */
+    if (rc == 2 && !l->closing)
+        l->ops->on_eof(l, 0);
 }
 
 int link_start(link_t *l)

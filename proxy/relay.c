@@ -91,8 +91,8 @@ static void record_standin(session_t *s, const buf_t *out)
  * will believe: a statement that always fails is sent in its place, and the
  * server's error for it is replaced by ours on the way back.
  */
-static void refuse_head(session_t *s, const char *sqlstate, const char *msg,
-                        const char *detail)
+void relay_refuse_head(session_t *s, const char *sqlstate, const char *msg,
+                       const char *detail)
 {
     static const char failing[] = "SELECT 1/(random()*0)::int";
     buf_t *in = &s->client.in;
@@ -184,7 +184,7 @@ static void deadlock_refusal(session_t *s, char **missing, int n,
              tables);
     describe_cycle(info, detail, sizeof(detail));
     log_slot(s, LOG_WARN, "deadlock_broken", missing, n, NULL, 0);
-    refuse_head(s, "40P01", msg, detail[0] ? detail : NULL);
+    relay_refuse_head(s, "40P01", msg, detail[0] ? detail : NULL);
 }
 
 /*
@@ -231,7 +231,7 @@ static int need_slots(session_t *s, char **tables, int n)
     if (rc == QUEUE_EDEADLK)
         deadlock_refusal(s, missing, nm, queue_last_refusal(g_server->queue));
     else
-        refuse_head(s, "53200", "pgsluice could not queue the write", NULL);
+        relay_refuse_head(s, "53200", "pgsluice could not queue the write", NULL);
     strv_free(missing, nm);
     return -1;
 }
@@ -249,7 +249,7 @@ static void timeout_refusal(session_t *s, const queue_refusal_t *info)
              h && h->application_name ? h->application_name : "");
     log_slot(s, LOG_WARN, "slot_wait_timeout", s->want, s->nwant, "wait_ms",
              info ? info->waited_ms : 0);
-    refuse_head(s, "55P03", msg, NULL);
+    relay_refuse_head(s, "55P03", msg, NULL);
 }
 
 static void on_grant(void *arg, int status, const queue_refusal_t *info)
@@ -272,6 +272,8 @@ static void on_grant(void *arg, int status, const queue_refusal_t *info)
     strv_free(s->want, s->nwant);
     s->want = NULL;
     s->nwant = 0;
+    if (status == QUEUE_GRANTED && retry_refresh(s))
+        return; /* the client goes on when the replay is done */
     relay_client_data(s);
 }
 
@@ -284,21 +286,21 @@ void relay_cancel_wait(session_t *s)
     strv_free(s->want, s->nwant);
     s->want = NULL;
     s->nwant = 0;
-    refuse_head(s, "57014", "canceling statement due to user request", NULL);
+    relay_refuse_head(s, "57014", "canceling statement due to user request", NULL);
     relay_client_data(s);
 }
 
 void relay_release_slots(session_t *s)
 {
+    uint64_t held_ms = sess_now() - s->hold_started_ms;
+
     if (s->nheld == 0 && !(s->blocked & BLOCK_QUEUE))
         return;
-    queue_release_all(g_server->queue, s->sid);
     if (s->nheld)
         log_slot(s, s->hold_waited ? LOG_INFO : LOG_DEBUG, "slot_released", s->held,
-                 s->nheld, "hold_ms",
-                 sess_now() - s->hold_started_ms);
+                 s->nheld, "hold_ms", held_ms);
     for (int i = 0; i < s->nheld; i++)
-        stats_observe_hold(s->held[i], sess_now() - s->hold_started_ms);
+        stats_observe_hold(s->held[i], held_ms);
     strv_free(s->held, s->nheld);
     s->held = NULL;
     s->nheld = 0;
@@ -307,6 +309,8 @@ void relay_release_slots(session_t *s)
     s->want = NULL;
     s->nwant = 0;
     s->blocked &= ~BLOCK_QUEUE;
+    /* Last: granting the next waiters runs their sessions' code. */
+    queue_release_all(g_server->queue, s->sid);
 }
 
 /* ---- what the client sends ---- */
@@ -346,6 +350,8 @@ static void apply_session_effects(session_t *s, const classify_result_t *r,
         else if (st->deallocate_name)
             stmtmap_clear(&s->sql_prepared);
         acc->flags |= st->flags;
+        if (!(st->flags & CLASSIFY_F_BEGIN))
+            acc->flags |= RETRY_F_WORK;
     }
 }
 
@@ -412,11 +418,11 @@ static int on_query(session_t *s, const frame_t *f)
     }
     classify_text(s, sql, &info);
     s->msg_cflags = info.flags;
+    note_sql(s, sql);
     rc = need_slots(s, info.writes, info.nwrites);
     stmt_info_free(&info);
     if (rc <= 0)
         return rc == 0 ? 0 : 2;
-    note_sql(s, sql);
     s->inflight++;
     return 1;
 }

@@ -40,6 +40,7 @@ typedef struct runit {
 
 typedef struct rstep {
     struct rstep *next;
+    int work;               /* ran more than transaction control */
     buf_t msgs;
     uint8_t digest[32];
     char **names;
@@ -71,6 +72,7 @@ struct retry {
     int replay_differs;    /* other error or different result */
     buf_t original;        /* the first failure as the client would see it */
     char orig_status;
+    int refreshing;        /* replaying a transaction whose slot came late */
     uint64_t began_ms;
     uint64_t delay_ms;
 };
@@ -305,7 +307,7 @@ static void add_name(runit_t *u, const char *name)
     v[u->nnames++] = strdup(name);
 }
 
-static void deliver_held(session_t *s, runit_t *u);
+static void deliver_held(session_t *s, runit_t *u, int digest);
 
 void retry_client_msg(session_t *s, const uint8_t *p, size_t n, unsigned cflags,
                       unsigned rflags, const char *stmt_name, const char *sql_prepare)
@@ -346,7 +348,7 @@ void retry_client_msg(session_t *s, const uint8_t *p, size_t n, unsigned cflags,
         u->sql_prepare = strdup(sql_prepare);
     if (type == 'H') {
         /* The client wants responses before Sync: they cannot be held. */
-        deliver_held(s, u);
+        deliver_held(s, u, 0);
         u->streaming = 1;
         u->noretry = 1;
     }
@@ -376,18 +378,20 @@ int retry_commit_in_flight(const session_t *s)
 
 /* ---- responses ---- */
 
-/* Sends the held responses to the client and adds them to the digest. */
-static void deliver_held(session_t *s, runit_t *u)
+/* Sends the held responses to the client. With digest, they are added to
+ * the unit's digest, which a replay must reproduce; autocommit units that
+ * end idle never need one, so the common case skips the hashing. */
+static void deliver_held(session_t *s, runit_t *u, int digest)
 {
     const uint8_t *p = u->held.data;
     size_t off = 0, len;
 
-    if (!u->md)
+    if (digest && !u->md)
         md_reset(&u->md);
     while (off + 5 <= u->held.len) {
         len = buf_get_u32(p + off + 1) + 1;
         if (digestible(p[off])) {
-            if (u->md)
+            if (digest && u->md)
                 EVP_DigestUpdate(u->md, p + off, len);
             u->ndelivered++;
         }
@@ -472,6 +476,10 @@ static void log_outcome(session_t *s, runit_t *u, const char *event, const char 
 
 static void on_backoff(uv_timer_t *t);
 static void send_next(session_t *s, struct retry *r);
+static void unblock(session_t *s, struct retry *r);
+static void steps_clear(struct retry *r);
+static void refresh_failed(session_t *s, struct retry *r);
+static void refresh_refused(session_t *s, struct retry *r);
 
 static void put_close_statements(buf_t *out, char **names, int n)
 {
@@ -516,16 +524,18 @@ static int send_cleanup(session_t *s, struct retry *r, runit_t *u, char status)
         frame_put_query(&out, "ROLLBACK");
         expect++;
     }
-    for (st = u->start_txn != 'I' ? r->steps : NULL; st; st = st->next) {
+    for (st = !u || u->start_txn != 'I' ? r->steps : NULL; st; st = st->next) {
         put_close_statements(&out, st->names, st->nnames);
         closes += st->nnames;
         if (st->sql_prepare)
             put_deallocate(&out, st->sql_prepare, &expect);
     }
-    put_close_statements(&out, u->names, u->nnames);
-    closes += u->nnames;
-    if (u->sql_prepare)
-        put_deallocate(&out, u->sql_prepare, &expect);
+    if (u) {
+        put_close_statements(&out, u->names, u->nnames);
+        closes += u->nnames;
+        if (u->sql_prepare)
+            put_deallocate(&out, u->sql_prepare, &expect);
+    }
     if (closes) {
         size_t m = frame_begin(&out, 'S');
         frame_end(&out, m);
@@ -603,13 +613,21 @@ static void on_backoff(uv_timer_t *t)
 
     if (!r || s->state != SESS_READY || r->phase != RP_BACKOFF)
         return;
-    r->cur = r->head && r->head->start_txn != 'I' ? r->steps : NULL;
+    r->cur = !r->head || r->head->start_txn != 'I' ? r->steps : NULL;
     send_next(s, r);
 }
 
+static void refresh_done(session_t *s, struct retry *r);
+
 static void send_next(session_t *s, struct retry *r)
 {
-    const buf_t *msgs = r->cur ? &r->cur->msgs : &r->head->msgs;
+    const buf_t *msgs;
+
+    if (!r->cur && r->refreshing) {
+        refresh_done(s, r);
+        return;
+    }
+    msgs = r->cur ? &r->cur->msgs : &r->head->msgs;
 
     r->phase = r->cur ? RP_STEP : RP_UNIT;
     r->count = 0;
@@ -685,6 +703,7 @@ static void keep_step(struct retry *r, runit_t *u)
         return;
     }
     st->msgs = u->msgs;
+    st->work = (u->cflags & RETRY_F_WORK) != 0;
     memset(&u->msgs, 0, sizeof(u->msgs));
     md_final(u->md, st->digest);
     st->names = u->names;
@@ -742,8 +761,8 @@ static int unit_end(session_t *s, struct retry *r, runit_t *u, const uint8_t *z,
     } else {
         budget_earn();
     }
-    deliver_held(s, u);
-    if (u->md)
+    deliver_held(s, u, z[5] == 'T');
+    if (z[5] == 'T' && u->md)
         EVP_DigestUpdate(u->md, z, n);
     track_txn(r, u, (char)z[5]);
     unlink_head(r);
@@ -778,6 +797,85 @@ static void replay_failed_again(session_t *s, struct retry *r, const uint8_t *z,
     start_retry(s, r, u, z, n);
 }
 
+/* ---- replaying at once when a write slot came after a wait ---- */
+
+/*
+ * A transaction that waited for its write slot took its snapshot before
+ * the holder committed; under snapshot isolation it would fail later, or
+ * act on stale data. Replaying what it did so far right after the grant
+ * gives it a fresh snapshot before its first write goes upstream.
+ */
+int retry_refresh(session_t *s)
+{
+    struct retry *r = s->retry;
+    log_line_t l;
+    int nsteps = 0, work = 0;
+
+    if (!r || !g_server->retry_enabled || s->txn != 'T' || r->head || s->inflight ||
+        r->phase != RP_IDLE || r->txn_noretry || s->terminated)
+        return 0;
+    for (rstep_t *st = r->steps; st; st = st->next, nsteps++)
+        work |= st->work;
+    if (!work)
+        return 0; /* nothing but BEGIN ran: no snapshot was taken yet */
+    sess_log(s, &l, LOG_INFO, "retry_refresh");
+    log_u64(&l, "steps", (uint64_t)nsteps);
+    log_end(&l);
+    r->refreshing = 1;
+    r->attempt = 0;
+    r->began_ms = uv_now(g_server->loop);
+    r->delay_ms = 0;
+    r->replay_failed = r->replay_differs = 0;
+    s->blocked |= BLOCK_RETRY;
+    r->expect_z = send_cleanup(s, r, NULL, 'T');
+    r->phase = RP_CLEANUP;
+    return 1;
+}
+
+static void refresh_done(session_t *s, struct retry *r)
+{
+    log_line_t l;
+
+    sess_log(s, &l, LOG_INFO, "retry_refreshed");
+    log_u64(&l, "elapsed_ms", uv_now(g_server->loop) - r->began_ms);
+    log_end(&l);
+    r->refreshing = 0;
+    unblock(s, r);
+}
+
+/* The early replay did not reproduce what the client saw: the transaction
+ * cannot go on as it was, so its next statement fails as a serialization
+ * failure, which is what it would have met anyway. */
+static void refresh_failed(session_t *s, struct retry *r)
+{
+    buf_t out = {0};
+
+    frame_put_query(&out, "ROLLBACK; BEGIN");
+    relay_to_upstream(s, buf_head(&out), buf_avail(&out));
+    link_flush(&s->upstream);
+    buf_free(&out);
+    r->phase = RP_RESTORE;
+    r->expect_z = 1;
+}
+
+static void refresh_refused(session_t *s, struct retry *r)
+{
+    log_line_t l;
+
+    sess_log(s, &l, LOG_WARN, "retry_refresh_failed");
+    log_str(&l, "reason", "a replayed statement returned a different result");
+    log_end(&l);
+    r->refreshing = 0;
+    steps_clear(r);
+    unblock(s, r);
+    r->txn_noretry = 1;
+    relay_refuse_head(s, "40001",
+                      "could not serialize access: data this transaction read changed "
+                      "while it waited for its write slot",
+                      "pgsluice replayed the transaction after the wait and its "
+                      "earlier statements returned different results");
+}
+
 static void step_msg(session_t *s, struct retry *r, const uint8_t *p, size_t n)
 {
     uint8_t d[DIGEST_LEN];
@@ -788,11 +886,16 @@ static void step_msg(session_t *s, struct retry *r, const uint8_t *p, size_t n)
         EVP_DigestUpdate(r->md, p, n);
     if (p[0] != 'Z')
         return;
+    md_final(r->md, d);
+    if (r->refreshing && (r->replay_failed || r->replay_differs || p[5] != 'T' ||
+                          memcmp(d, r->cur->digest, DIGEST_LEN) != 0)) {
+        refresh_failed(s, r);
+        return;
+    }
     if (r->replay_failed) {
         replay_failed_again(s, r, p, n);
         return;
     }
-    md_final(r->md, d);
     if (r->replay_differs || p[5] != 'T' || memcmp(d, r->cur->digest, DIGEST_LEN) != 0) {
         give_up(s, r, "a replayed statement returned a different result");
         return;
@@ -841,7 +944,7 @@ static int unit_msg(session_t *s, struct retry *r, runit_t *u, const uint8_t *p,
     if (u->streaming)
         return 1;
     if (u->held.len + n > g_server->cfg->retry_buffer) {
-        deliver_held(s, u);
+        deliver_held(s, u, 0);
         u->streaming = 1;
         u->noretry = 1;
         return 1;
@@ -850,7 +953,7 @@ static int unit_msg(session_t *s, struct retry *r, runit_t *u, const uint8_t *p,
     /* The client must see these to go on (send COPY data): deliver them
      * and what came before; a replay must then repeat them exactly. */
     if (p[0] == 'G' || p[0] == 'W')
-        deliver_held(s, u);
+        deliver_held(s, u, 1);
     return 0;
 }
 
@@ -858,6 +961,10 @@ static void swallow_ready(session_t *s, struct retry *r, const uint8_t *p)
 {
     if (p[0] != 'Z' || --r->expect_z > 0)
         return;
+    if (r->phase == RP_RESTORE && r->refreshing) {
+        refresh_refused(s, r);
+        return;
+    }
     if (r->phase == RP_RESTORE) {
         restored(s, r);
         return;
@@ -911,7 +1018,7 @@ void retry_server_stream(session_t *s)
 
     if (!r || !r->head || !retry_may_stream(s))
         return;
-    deliver_held(s, r->head);
+    deliver_held(s, r->head, 0);
     r->head->streaming = 1;
     r->head->noretry = 1;
 }

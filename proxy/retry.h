@@ -17,6 +17,9 @@ struct retry;
 
 /* Flags the relay passes with a client message. */
 #define RETRY_MSG_NORETRY 0x01 /* a stand-in the proxy sent: never replay */
+/* Set in cflags (beside CLASSIFY_F_*) when the message runs more than
+ * transaction control, so a snapshot may have been taken. */
+#define RETRY_F_WORK 0x10000
 
 /* Whether an error is one the proxy replays. */
 int retry_is_retryable(const config_t *cfg, const char *sqlstate, const char *message,
@@ -40,6 +43,10 @@ void retry_server_stream(struct session *s);
 /* The upstream is gone: 1 when a COMMIT was in flight (outcome unknown). */
 int retry_commit_in_flight(const struct session *s);
 void retry_free(struct session *s);
+/* A write slot was granted after a wait inside a transaction: replays what
+ * the transaction did so far, for a fresh snapshot. Returns 1 when a replay
+ * started (the session stays blocked until it ends), 0 when none is needed. */
+int retry_refresh(struct session *s);
 
 /* Global retry budget (token bucket). */
 double retry_budget_remaining(void);

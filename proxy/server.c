@@ -16,10 +16,19 @@
 
 server_t *g_server;
 
+/* The limit of the first [tables] entry that matches, matched the way the
+ * classifier matches names (quoted identifiers kept exact). */
 static int table_limit(void *arg, const char *table)
 {
+    const char *pattern = NULL;
+
     (void)arg;
-    return config_table_limit(g_server->cfg, table);
+    if (!classify_target_match(g_server->ccfg, table, &pattern) || !pattern)
+        return 1;
+    for (int i = 0; i < g_server->cfg->ntables; i++)
+        if (strcmp(g_server->cfg->tables[i].pattern, pattern) == 0)
+            return g_server->cfg->tables[i].limit;
+    return 1;
 }
 
 static classify_config_t *build_classifier(const config_t *cfg)
@@ -185,6 +194,12 @@ static void on_signal(uv_signal_t *h, int signum)
         log_simple(LOG_ERROR, "reload_failed", err);
 }
 
+static void keep_str(char **dst, const char *running)
+{
+    free(*dst);
+    *dst = running ? strdup(running) : NULL;
+}
+
 static void apply_runtime(server_t *sv, config_t *n, classify_config_t *cc)
 {
     config_t *old = sv->cfg;
@@ -197,15 +212,17 @@ static void apply_runtime(server_t *sv, config_t *n, classify_config_t *cc)
         log_end(&l);
     }
     /* Settings that need a restart keep their running values. */
-    free(n->listen_addr);
-    n->listen_addr = strdup(old->listen_addr);
+    keep_str(&n->listen_addr, old->listen_addr);
     n->listen_port = old->listen_port;
-    free(n->upstream_host);
-    n->upstream_host = strdup(old->upstream_host);
+    keep_str(&n->upstream_host, old->upstream_host);
     n->upstream_port = old->upstream_port;
     n->client_tls = old->client_tls;
     n->server_sslmode = old->server_sslmode;
     n->metrics_port = old->metrics_port;
+    keep_str(&n->metrics_addr, old->metrics_addr);
+    keep_str(&n->client_tls_cert, old->client_tls_cert);
+    keep_str(&n->client_tls_key, old->client_tls_key);
+    keep_str(&n->server_tls_ca, old->server_tls_ca);
     n->max_message_size = old->max_message_size;
     n->high_water = old->high_water;
     sv->cfg = n;

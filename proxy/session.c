@@ -327,8 +327,9 @@ static int accept_startup(session_t *s, const frame_t *f)
     return 0;
 }
 
-/* Answers SSLRequest per client_tls; returns -1 when the session ended. */
-static int answer_ssl(session_t *s)
+/* Answers SSLRequest per client_tls; returns -1 when the session ended.
+ * rest is how many bytes the client sent after the request. */
+static int answer_ssl(session_t *s, size_t rest)
 {
     char answer = 'N';
     tls_t *t;
@@ -344,7 +345,7 @@ static int answer_ssl(session_t *s)
     link_flush(&s->client);
     if (answer == 'N')
         return 0;
-    if (buf_avail(&s->client.in) > 0) {
+    if (rest > 0) {
         sess_fail(s, "08P01", "received unencrypted data after SSL request", NULL);
         return -1;
     }
@@ -372,7 +373,7 @@ static int startup_packet(session_t *s, const frame_t *f)
     uint32_t code = frame_startup_code(f);
 
     if (code == FRAME_CODE_SSL)
-        return answer_ssl(s) == 0;
+        return answer_ssl(s, buf_avail(&s->client.in) - f->total) == 0;
     if (code == FRAME_CODE_GSSENC) {
         link_send(&s->client, "N", 1);
         link_flush(&s->client);

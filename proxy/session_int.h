@@ -103,6 +103,10 @@ void relay_free(session_t *s);
 void relay_upstream_lost(session_t *s, int err);
 void relay_to_upstream(session_t *s, const void *p, size_t n);
 void relay_to_client(session_t *s, const void *p, size_t n);
+/* Fails the client message at the head of its buffer with our own error,
+ * keeping the upstream's transaction state the one the client will see. */
+void relay_refuse_head(session_t *s, const char *sqlstate, const char *msg,
+                       const char *detail);
 /* ReadyForQuery bookkeeping for a message about to reach the client. */
 void relay_on_ready(session_t *s, char status);
 

@@ -20,6 +20,7 @@ struct tls_ctx {
 struct tls {
     SSL *ssl;
     BIO *in, *out;
+    int closed; /* the peer sent close_notify */
     char err[256];
 };
 
@@ -198,8 +199,12 @@ int tls_read(tls_t *t, buf_t *out)
         out->len += (size_t)rc;
         total += rc;
     }
+    if (SSL_get_error(t->ssl, rc) == SSL_ERROR_ZERO_RETURN) {
+        t->closed = 1; /* a clean end: what was read before it still counts */
+        return total;
+    }
     if (failed(t, rc, "TLS read") < 0)
-        return -1;
+        return total > 0 ? total : -1;
     return total;
 }
 
@@ -230,6 +235,11 @@ int tls_take_output(tls_t *t, buf_t *out)
     if (rc > 0)
         out->len += (size_t)rc;
     return 0;
+}
+
+int tls_closed(const tls_t *t)
+{
+    return t->closed;
 }
 
 const char *tls_error(const tls_t *t)

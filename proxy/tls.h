@@ -39,6 +39,8 @@ int tls_read(tls_t *t, buf_t *out);
 int tls_write(tls_t *t, const void *p, size_t n);
 /* Moves pending ciphertext for the peer into out. */
 int tls_take_output(tls_t *t, buf_t *out);
+/* Whether the peer ended the TLS session (close_notify). */
+int tls_closed(const tls_t *t);
 /* The last failure's reason, e.g. "certificate verify failed". */
 const char *tls_error(const tls_t *t);
 
