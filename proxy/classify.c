@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -914,6 +915,7 @@ static void cache_put(const classify_config_t *cfg, const char *p[5], const size
 typedef struct cl_run {
     cl_ctx_t ctx;
     const char *sql;
+    int len;
     cl_tok_t *tok;
     int ntok;
     cl_stmt_t *st;
@@ -975,7 +977,9 @@ static cl_toks_t run_slice(const cl_run_t *r, int from, int to)
     return ts;
 }
 
-/* A statement's tokens as the grammar splits them: at ';' outside brackets. */
+/* A statement's tokens: split at ';' outside parentheses, exactly as
+ * pg_query_split_with_scanner does (an unbalanced ')' stops splitting), so
+ * that both ways of splitting agree. */
 typedef struct cl_group {
     int first;
     int n;
@@ -997,9 +1001,9 @@ static int group_tokens(const cl_run_t *r, cl_group_t **out)
         return -1;
     for (int i = 0; i <= r->ntok; i++) {
         const cl_tok_t *t = i < r->ntok ? &r->tok[i] : NULL;
-        if (t && (is_tok(t, '(') || is_tok(t, '[')))
+        if (t && is_tok(t, '('))
             depth++;
-        else if (t && (is_tok(t, ')') || is_tok(t, ']')) && depth > 0)
+        else if (t && is_tok(t, ')'))
             depth--;
         if (t && !(is_tok(t, ';') && depth == 0))
             continue;
@@ -1010,20 +1014,6 @@ static int group_tokens(const cl_run_t *r, cl_group_t **out)
     }
     *out = g;
     return ng;
-}
-
-/* All statements by the sure token rules, or none (returns 0). */
-static int try_fast(cl_run_t *r, const cl_group_t *g, int ng)
-{
-    for (int i = 0; i < ng; i++) {
-        cl_toks_t ts = {r->sql, r->tok + g[i].first, g[i].n};
-        cl_stmt_t *st = run_add(r, g[i].location, g[i].length);
-        if (st == NULL || cl_tokens_stmt(&r->ctx, st, ts, 1) != CL_TOK_SURE) {
-            run_drop_stmts(r);
-            return 0;
-        }
-    }
-    return 1;
 }
 
 /* Decides one statement by tokens, sure rules or guesses alike. */
@@ -1037,12 +1027,14 @@ static void stmt_by_tokens(cl_run_t *r, cl_stmt_t *st, int from, int to, const c
 
 static int stmt_end(const cl_run_t *r, int location, int length)
 {
-    return length > 0 ? location + length : (int)strlen(r->sql);
+    return length > 0 ? location + length : r->len;
 }
 
 /* Parses text and classifies each statement it holds, shifting locations
- * by base. Returns 0, or -1 (parse error message in *err) and adds nothing. */
-static int parse_and_walk(cl_run_t *r, const char *text, int base, char *err, size_t errsize)
+ * by base; a statement that runs to the end of text gets length tail_len.
+ * Returns 0, or -1 (parse error message in *err) and adds nothing. */
+static int parse_and_walk(cl_run_t *r, const char *text, int base, int tail_len, char *err,
+                          size_t errsize)
 {
     PgQueryProtobufParseResult pr = pg_query_parse_protobuf(text);
     PgQuery__ParseResult *tree = NULL;
@@ -1062,7 +1054,8 @@ static int parse_and_walk(cl_run_t *r, const char *text, int base, char *err, si
     }
     for (size_t i = 0; i < tree->n_stmts; i++) {
         const PgQuery__RawStmt *raw = tree->stmts[i];
-        cl_stmt_t *st = run_add(r, base + raw->stmt_location, raw->stmt_len);
+        cl_stmt_t *st = run_add(r, base + raw->stmt_location,
+                                raw->stmt_len ? raw->stmt_len : tail_len);
         if (st == NULL)
             break;
         cl_tree_stmt(&r->ctx, st, raw->stmt);
@@ -1101,6 +1094,8 @@ static void split_stmt(cl_run_t *r, int loc, int len)
 
     if (ts.n == 0)
         return;
+    if (end >= r->len)
+        len = 0; /* to the end of the text, as the parser reports it */
     if (fast_path_on) {
         st = run_add(r, loc, len);
         if (st == NULL || cl_tokens_stmt(&r->ctx, st, ts, 1) == CL_TOK_SURE)
@@ -1113,7 +1108,7 @@ static void split_stmt(cl_run_t *r, int loc, int len)
         return;
     }
     if (cl_tokens_depth(ts) > MAX_TREE_DEPTH ||
-        parse_and_walk(r, text, loc, err, sizeof(err)) != 0) {
+        parse_and_walk(r, text, loc, len, err, sizeof(err)) != 0) {
         st = run_add(r, loc, len);
         if (st)
             stmt_by_tokens(r, st, loc, end, err);
@@ -1169,6 +1164,22 @@ static void classify_unscannable(cl_run_t *r)
     cl_set_reason(&r->ctx, st, "not scannable: unterminated quote or comment");
 }
 
+/* CREATE FUNCTION ... BEGIN ATOMIC ... END holds ';' that do not end the
+ * statement: only the parser splits such a text right. */
+static int has_begin_atomic(const cl_run_t *r)
+{
+    for (int i = 0; i + 1 < r->ntok; i++)
+        if (r->tok[i].tok == PG_QUERY__TOKEN__BEGIN_P && r->tok[i + 1].tok == PG_QUERY__TOKEN__ATOMIC)
+            return 1;
+    return 0;
+}
+
+/*
+ * The fast path decides each statement by sure token rules and parses only
+ * the statements those rules leave open, one at a time; protobuf output is
+ * most of the cost of a parse. With the fast path off (tests), the parse
+ * tree decides everything it can, and the parser's split is authoritative.
+ */
 static void classify_text(cl_run_t *r)
 {
     cl_group_t *g = NULL;
@@ -1184,12 +1195,17 @@ static void classify_text(cl_run_t *r)
         r->ctx.nomem = 1;
         return;
     }
-    if (ng > 0 && !(fast_path_on && try_fast(r, g, ng))) {
-        if (deepest(r, g, ng) > MAX_TREE_DEPTH ||
-            parse_and_walk(r, r->sql, 0, err, sizeof(err)) != 0) {
-            run_drop_stmts(r);
-            classify_split(r, g, ng);
-        }
+    if (ng == 0) {
+        free(g);
+        return;
+    }
+    if (fast_path_on && !has_begin_atomic(r)) {
+        for (int i = 0; i < ng; i++)
+            split_stmt(r, g[i].location, g[i].length);
+    } else if (deepest(r, g, ng) > MAX_TREE_DEPTH ||
+               parse_and_walk(r, r->sql, 0, 0, err, sizeof(err)) != 0) {
+        run_drop_stmts(r);
+        classify_split(r, g, ng);
     }
     free(g);
 }
@@ -1206,12 +1222,15 @@ classify_result_t *classify_sql(const classify_config_t *cfg, const char *sql,
     if (cfg == NULL)
         return NULL;
     key_parts(r.sql, search_path, user, p, len);
+    if (len[0] > INT_MAX)
+        return NULL; /* offsets are int, as in libpg_query */
     if (len[0] <= CACHE_MAX_SQL) {
         h = key_hash(p, len, cfg);
         res = cache_get(cfg, p, len, h);
         if (res)
             return res;
     }
+    r.len = (int)len[0] - 1;
     r.ctx.cfg = cfg;
     r.ctx.user = user;
     path_parse(&r.ctx, search_path ? search_path : DEFAULT_SEARCH_PATH);

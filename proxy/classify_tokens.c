@@ -60,30 +60,148 @@ static int tok_is_word(const tr_t *r, int i, const char *word)
 
 /* ---- scanning ---- */
 
-static int tokens_from(const PgQueryProtobuf *pb, cl_tok_t **out, int *n)
+static int tok_push(cl_tok_t **v, int *n, int *cap, const cl_tok_t *t)
+{
+    if (t->tok == T(SQL_COMMENT) || t->tok == T(C_COMMENT))
+        return 0;
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 64;
+        cl_tok_t *nv = realloc(*v, (size_t)ncap * sizeof(*nv));
+        if (nv == NULL)
+            return -1;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = *t;
+    return 0;
+}
+
+/* Through the generated code: slower (a message per token), kept for a
+ * ScanResult the direct reader below does not expect. */
+static int tokens_unpacked(const PgQueryProtobuf *pb, cl_tok_t **out, int *n)
 {
     PgQuery__ScanResult *sr;
-    cl_tok_t *v;
-    int k = 0;
+    int cap = 0, rc = 0;
 
     sr = pg_query__scan_result__unpack(cl_arena(CL_ARENA_SCAN), pb->len,
                                        (const uint8_t *)pb->data);
-    if (sr == NULL) {
-        cl_arena_reset(CL_ARENA_SCAN);
-        return -1;
-    }
-    v = malloc((sr->n_tokens + 1) * sizeof(*v));
-    for (size_t i = 0; v && i < sr->n_tokens; i++) {
+    if (sr == NULL)
+        rc = -1;
+    for (size_t i = 0; sr && rc == 0 && i < sr->n_tokens; i++) {
         const PgQuery__ScanToken *t = sr->tokens[i];
-        if (t->token == T(SQL_COMMENT) || t->token == T(C_COMMENT))
-            continue;
-        v[k++] = (cl_tok_t){t->token, t->keyword_kind, t->start, t->end};
+        cl_tok_t tk = {t->token, t->keyword_kind, t->start, t->end};
+        rc = tok_push(out, n, &cap, &tk);
     }
     cl_arena_reset(CL_ARENA_SCAN);
-    if (v == NULL)
+    return rc;
+}
+
+static size_t read_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+
+    for (size_t i = 0; p + i < end && i < 10; i++) {
+        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if ((p[i] & 0x80) == 0) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Field numbers of ScanResult.tokens and ScanToken's fields, from the
+ * generated descriptors rather than copied from pg_query.proto. */
+static unsigned field_id(const ProtobufCMessageDescriptor *d, const char *name)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+    return f ? f->id : 0;
+}
+
+/* One ScanToken: every field is a varint. */
+static int read_token(const uint8_t *p, const uint8_t *end, cl_tok_t *t)
+{
+    static unsigned f_start, f_end, f_token, f_kw;
+
+    if (f_start == 0) {
+        f_start = field_id(&pg_query__scan_token__descriptor, "start");
+        f_end = field_id(&pg_query__scan_token__descriptor, "end");
+        f_token = field_id(&pg_query__scan_token__descriptor, "token");
+        f_kw = field_id(&pg_query__scan_token__descriptor, "keyword_kind");
+    }
+    *t = (cl_tok_t){0, 0, 0, 0};
+    while (p < end) {
+        uint64_t key, val;
+        size_t k = read_varint(p, end, &key), v;
+        if (k == 0 || (key & 7) != 0 || (v = read_varint(p + k, end, &val)) == 0)
+            return -1;
+        p += k + v;
+        if ((key >> 3) == f_start)
+            t->start = (int)val;
+        else if ((key >> 3) == f_end)
+            t->end = (int)val;
+        else if ((key >> 3) == f_token)
+            t->tok = (int)val;
+        else if ((key >> 3) == f_kw)
+            t->kw = (int)val;
+    }
+    return 0;
+}
+
+/*
+ * Reads the tokens straight from ScanResult's wire bytes: unpacking makes a
+ * message per token and was a fifth of the classifier's time. Returns -1
+ * on anything unexpected, and the caller unpacks the generated way.
+ */
+static int tokens_direct(const PgQueryProtobuf *pb, cl_tok_t **out, int *n)
+{
+    const uint8_t *p = (const uint8_t *)pb->data, *end = p + pb->len;
+    unsigned f_tokens = field_id(&pg_query__scan_result__descriptor, "tokens");
+    int cap = 0;
+
+    while (p < end) {
+        uint64_t key, len;
+        size_t k = read_varint(p, end, &key), l;
+        cl_tok_t t;
+        if (k == 0 || ((key & 7) != 0 && (key & 7) != 2))
+            return -1;
+        p += k;
+        l = read_varint(p, end, &len);
+        if (l == 0 || ((key & 7) == 2 && len > (uint64_t)(end - p - l)))
+            return -1;
+        p += l;
+        if ((key & 7) == 0)
+            continue; /* version */
+        if ((key >> 3) != f_tokens || read_token(p, p + len, &t) != 0 ||
+            tok_push(out, n, &cap, &t) != 0)
+            return -1;
+        p += len;
+    }
+    return 0;
+}
+
+/* Keeps the offsets inside the text, whatever the scanner said. */
+static void tokens_clamp(cl_tok_t *v, int n, int textlen)
+{
+    for (int i = 0; i < n; i++) {
+        if (v[i].start < 0 || v[i].start > textlen)
+            v[i].start = textlen;
+        if (v[i].end < v[i].start || v[i].end > textlen)
+            v[i].end = v[i].start;
+    }
+}
+
+static int tokens_from(const PgQueryProtobuf *pb, int textlen, cl_tok_t **out, int *n)
+{
+    *n = 0;
+    if (tokens_direct(pb, out, n) != 0) {
+        *n = 0;
+        if (tokens_unpacked(pb, out, n) != 0)
+            return -1;
+    }
+    if (*out == NULL && (*out = malloc(sizeof(cl_tok_t))) == NULL)
         return -1;
-    *out = v;
-    *n = k;
+    tokens_clamp(*out, *n, textlen);
     return 0;
 }
 
@@ -97,7 +215,7 @@ int cl_scan(const char *text, cl_tok_t **out, int *n, int *errpos)
     *n = 0;
     *errpos = -1;
     if (r.error == NULL) {
-        int rc = tokens_from(&r.pbuf, out, n);
+        int rc = tokens_from(&r.pbuf, (int)strlen(text), out, n);
         pg_query_free_scan_result(r);
         return rc;
     }
@@ -108,7 +226,7 @@ int cl_scan(const char *text, cl_tok_t **out, int *n, int *errpos)
     prefix = pos > 0 ? strndup(text, (size_t)pos) : NULL;
     if (prefix) {
         r = pg_query_scan(prefix);
-        if (r.error == NULL && tokens_from(&r.pbuf, out, n) != 0)
+        if (r.error == NULL && tokens_from(&r.pbuf, pos, out, n) != 0)
             *n = 0;
         pg_query_free_scan_result(r);
         free(prefix);
@@ -446,8 +564,16 @@ static int rule_alter_append(tr_t *r, int i, int unsure)
     return unsure || i != r->ts.n ? CL_TOK_UNSURE : CL_TOK_SURE;
 }
 
-/* ALTER TABLE [IF EXISTS] [ONLY] name ...: the parser knows PostgreSQL's
- * forms; the tokens decide Redshift's (APPEND, ALTER DISTKEY ...). */
+/* Whether an ALTER TABLE command after the name keeps the statement an
+ * AlterTableStmt: RENAME and SET SCHEMA make other statements. */
+static int plain_alter(const tr_t *r, int i)
+{
+    return i < r->ts.n && tok(r, i) != T(RENAME) &&
+           !(tok(r, i) == T(SET) && tok(r, i + 1) == T(SCHEMA)) && !other_dml(r, i, 0);
+}
+
+/* ALTER TABLE [IF EXISTS] [ONLY] name [*] ...: writes the table; RENAME TO
+ * b also writes b in the table's schema (classify_tree.c says why). */
 static int rule_alter(tr_t *r)
 {
     int i = 2;
@@ -467,12 +593,32 @@ static int rule_alter(tr_t *r)
     name_write(r, &old);
     if (tok_is_word(r, i, "append") && tok(r, i + 1) == T(FROM))
         return rule_alter_append(r, i, old.unsure);
-    /* RENAME TO b: b in a's schema (classify_tree.c says why) */
-    if (!old.temp && tok(r, i) == T(RENAME) && tok(r, i + 1) == T(TO) &&
-        read_name(r, i + 2, &nm) > 0)
-        cl_write_name(r->ctx, r->st, old.n >= 2 ? old.part[old.n - 2] : NULL,
-                      nm.part[nm.n - 1]);
-    return CL_TOK_UNSURE;
+    if (tok(r, i) == T(RENAME) && tok(r, i + 1) == T(TO) && read_name(r, i + 2, &nm) > 0) {
+        if (!old.temp)
+            cl_write_name(r->ctx, r->st, old.n >= 2 ? old.part[old.n - 2] : NULL,
+                          nm.part[nm.n - 1]);
+        return old.unsure || nm.unsure || nm.n != 1 || i + 3 != r->ts.n ? CL_TOK_UNSURE
+                                                                         : CL_TOK_SURE;
+    }
+    return !old.unsure && plain_alter(r, i) ? CL_TOK_SURE : CL_TOK_UNSURE;
+}
+
+/* SET [SESSION | LOCAL] name ... and RESET name, for any setting but the
+ * search path (SCHEMA is its alias); CONSTRAINTS and ALL are other
+ * statements. The parse tree decides those. */
+static int rule_set(tr_t *r)
+{
+    int reset = tok(r, 0) == T(RESET);
+    int i = !reset && (tok(r, 1) == T(SESSION) || tok(r, 1) == T(LOCAL)) ? 2 : 1;
+    tname_t nm;
+
+    r->st->kind = reset ? "RESET" : "SET";
+    if (tok(r, i) == T(SCHEMA) || tok(r, i) == T(CONSTRAINTS) || tok(r, i) == T(ALL))
+        return CL_TOK_UNSURE;
+    if (read_name(r, i, &nm) < 0 || nm.unsure || nm.temp ||
+        (nm.n == 1 && strcmp(nm.part[0], "search_path") == 0))
+        return CL_TOK_UNSURE;
+    return other_dml(r, i, 0) ? CL_TOK_UNSURE : CL_TOK_SURE;
 }
 
 static int words_only(const tr_t *r, int i, const int *allowed)
@@ -552,9 +698,10 @@ static void write_list(tr_t *r, int i)
     }
 }
 
+/* DROP TABLE [IF EXISTS] a, b ... [CASCADE | RESTRICT]. */
 static int rule_drop(tr_t *r)
 {
-    int i = 2;
+    int i = 2, unsure = 0;
 
     r->st->kind = "DROP";
     if (tok(r, 1) != T(TABLE))
@@ -562,8 +709,17 @@ static int rule_drop(tr_t *r)
     r->st->kind = "DROP TABLE";
     if (tok(r, 2) == T(IF_P) && tok(r, 3) == T(EXISTS))
         i = 4;
-    write_list(r, i);
-    return CL_TOK_UNSURE;
+    for (;;) {
+        i = write_target_at(r, i, &unsure);
+        if (i < 0)
+            return CL_TOK_UNSURE;
+        if (!is_ch(r, i, ','))
+            break;
+        i++;
+    }
+    if (tok(r, i) == T(CASCADE) || tok(r, i) == T(RESTRICT))
+        i++;
+    return unsure || i != r->ts.n ? CL_TOK_UNSURE : CL_TOK_SURE;
 }
 
 static int rule_lock(tr_t *r)
@@ -574,8 +730,8 @@ static int rule_lock(tr_t *r)
 }
 
 /* CREATE [OR REPLACE] [GLOBAL | LOCAL] [TEMP | TEMPORARY | UNLOGGED]
- * TABLE | VIEW [IF NOT EXISTS] name ...; CREATE FUNCTION or PROCEDURE
- * writes nothing now. */
+ * TABLE | VIEW [IF NOT EXISTS] name ...: writes the new relation unless it
+ * is temporary. CREATE FUNCTION or PROCEDURE writes nothing now. */
 static int rule_create(tr_t *r)
 {
     int i = 1, temp = 0, unsure = 0;
@@ -601,9 +757,17 @@ static int rule_create(tr_t *r)
     i++;
     if (tok(r, i) == T(IF_P) && tok(r, i + 1) == T(NOT) && tok(r, i + 2) == T(EXISTS))
         i += 3;
-    if (!temp)
-        write_target_at(r, i, &unsure);
-    return CL_TOK_UNSURE;
+    if (temp) {
+        tname_t nm;
+        i = read_name(r, i, &nm);
+        unsure = i < 0 || nm.unsure;
+    } else {
+        i = write_target_at(r, i, &unsure);
+    }
+    /* AS EXECUTE names a prepared statement: the tree records it */
+    if (i < 0 || unsure || other_dml(r, i, 0) || find_top(r, i, T(EXECUTE)) > 0)
+        return CL_TOK_UNSURE;
+    return CL_TOK_SURE;
 }
 
 static int rule_explain(tr_t *r)
@@ -733,7 +897,7 @@ static int head_rule_more(tr_t *r)
     int t = tok(r, 0);
 
     if (r->sure_only && t != T(VACUUM) && t != T(ANALYZE) && t != T(ANALYSE) &&
-        t != T(EXPLAIN) && !tok_is_word(r, 0, "unload"))
+        t != T(EXPLAIN) && t != T(DROP) && t != T(CREATE) && !tok_is_word(r, 0, "unload"))
         return CL_TOK_UNSURE;
     switch (t) {
     case T(DROP):
@@ -756,10 +920,6 @@ static int head_rule_more(tr_t *r)
         return rule_do(r);
     case T(WITH):
         return rule_with(r);
-    case T(SET):
-    case T(RESET):
-        r->st->kind = tok(r, 0) == T(SET) ? "SET" : "RESET";
-        return CL_TOK_UNSURE;
     case T(VACUUM):
         r->st->kind = "VACUUM";
         r->st->flags |= CLASSIFY_F_IMPLICIT_COMMIT;
@@ -812,6 +972,9 @@ static int head_rule(tr_t *r)
     case T(SAVEPOINT):
     case T(RELEASE):
         return rule_savepoint(r);
+    case T(SET):
+    case T(RESET):
+        return rule_set(r);
     default:
         return head_rule_more(r);
     }

@@ -105,3 +105,67 @@ ANALYZE public.fact_sales;
 
 -- expect: COMMENT
 COMMENT ON TABLE public.fact_sales IS 'INSERT INTO public.fact_sales';
+
+-- case: shapes the token rules settle must agree with the parser
+-- expect: CREATE TABLE writes=public.fact_sales
+CREATE TABLE public.fact_sales (id int REFERENCES public.other ON DELETE CASCADE);
+
+-- expect: CREATE TABLE
+CREATE TEMP TABLE stage_rows (id int) ON COMMIT DELETE ROWS;
+
+-- expect: CREATE VIEW
+CREATE TEMP VIEW fact_sales AS SELECT 1;
+
+-- expect: CREATE VIEW writes=analytics.fact_view
+CREATE OR REPLACE VIEW analytics.fact_view (a) AS SELECT 1;
+
+-- expect: CREATE VIEW writes=analytics.fact_rview
+CREATE RECURSIVE VIEW analytics.fact_rview (n) AS VALUES (1) UNION ALL SELECT n + 1 FROM analytics.fact_rview WHERE n < 3;
+
+-- expect: CREATE TABLE AS writes=analytics.fact_y
+CREATE TABLE analytics.fact_y (a, b) WITH (fillfactor = 70) AS TABLE public.fact_sales WITH NO DATA;
+
+-- expect: CREATE TABLE writes=public.fact_sales
+CREATE TABLE public.fact_sales PARTITION OF public.sales_all FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+
+-- expect: ALTER TABLE writes=public.fact_sales
+ALTER TABLE public.fact_sales OWNER TO loader;
+
+-- expect: ALTER TABLE writes=public.fact_sales
+ALTER TABLE public.fact_sales ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES public.other ON UPDATE CASCADE;
+
+-- expect: ALTER TABLE writes=public.fact_sales
+ALTER TABLE public.fact_sales RENAME amt TO amount;
+
+-- expect: ALTER TABLE writes=public.fact_sales
+ALTER TABLE public.fact_sales SET TABLESPACE fast;
+
+-- expect: ALTER TABLE
+ALTER TABLE pg_temp.stage RENAME TO fact_sales;
+
+-- expect: DROP TABLE writes=public.fact_sales
+DROP TABLE public.fact_sales RESTRICT;
+
+-- expect: ALTER TABLE MOVE ALL
+ALTER TABLE ALL IN TABLESPACE slow SET TABLESPACE fast;
+
+-- expect: SET
+SET TIME ZONE 'UTC';
+
+-- expect: SET
+SET LOCAL statement_timeout = 0;
+
+-- expect: SET
+SET SESSION AUTHORIZATION DEFAULT;
+
+-- expect: SET
+SET myapp.batch_id = '42';
+
+-- expect: RESET
+RESET ROLE;
+
+-- expect: CONSTRAINTS SET
+SET CONSTRAINTS ALL DEFERRED;
+
+-- expect: SET flags=search_path path=analytics
+SET "search_path" TO analytics;

@@ -19,10 +19,10 @@ ALTER TABLE analytics.fact_orders APPEND FROM staging.orders;
 -- expect: UNLOAD
 UNLOAD ('SELECT * FROM public.fact_sales WHERE d = ''2024-01-01''') TO 's3://b/p' IAM_ROLE 'arn:aws:iam::1:role/u' PARQUET;
 
--- expect: CREATE TABLE flags=guessed
+-- expect: CREATE TABLE
 CREATE TEMP TABLE #stage (LIKE public.fact_sales);
 
--- expect: CREATE TABLE AS flags=guessed
+-- expect: CREATE TABLE AS
 CREATE TABLE #stage AS SELECT * FROM public.fact_sales WHERE false;
 
 -- expect: INSERT writes=public.fact_sales
@@ -40,10 +40,10 @@ SELECT * INTO #stage FROM public.fact_sales;
 -- expect: INSERT
 INSERT INTO #stage SELECT * FROM public.fact_sales;
 
--- expect: DROP TABLE flags=guessed
+-- expect: DROP TABLE
 DROP TABLE #stage;
 
--- expect: DROP TABLE writes=public.stage_x flags=guessed
+-- expect: DROP TABLE writes=public.stage_x
 DROP TABLE IF EXISTS #stage, public.stage_x;
 
 -- expect: VACUUM flags=implicit_commit
@@ -58,16 +58,16 @@ VACUUM REINDEX analytics.fact_orders BOOST;
 -- expect: ANALYZE
 ANALYZE COMPRESSION public.fact_sales;
 
--- expect: CREATE TABLE writes=public.fact_sales flags=guessed
+-- expect: CREATE TABLE writes=public.fact_sales
 CREATE TABLE public.fact_sales (id int, d date) DISTKEY(id) SORTKEY(d);
 
--- expect: CREATE TABLE writes=analytics.fact_new flags=guessed
+-- expect: CREATE TABLE writes=analytics.fact_new
 CREATE TABLE IF NOT EXISTS analytics.fact_new (id int ENCODE az64) DISTSTYLE EVEN;
 
--- expect: ALTER TABLE writes=public.fact_sales flags=guessed
+-- expect: ALTER TABLE writes=public.fact_sales
 ALTER TABLE public.fact_sales ALTER DISTKEY id;
 
--- expect: ALTER TABLE writes=public.fact_sales flags=guessed
+-- expect: ALTER TABLE writes=public.fact_sales
 ALTER TABLE public.fact_sales ALTER COLUMN note ENCODE zstd;
 
 -- expect: ALTER TABLE writes=public.fact_sales,public.stage_sales_new
@@ -82,7 +82,7 @@ BEGIN; DELETE FROM public.fact_sales; COPY public.fact_sales FROM 's3://b/x' IAM
 
 -- case: workload 1 on Redshift with a #temp staging table
 -- expect: BEGIN flags=begin
--- expect: CREATE TABLE flags=guessed
+-- expect: CREATE TABLE
 -- expect: COPY
 -- expect: DELETE writes=public.fact_sales
 -- expect: INSERT writes=public.fact_sales
@@ -120,8 +120,8 @@ SELECT * FROM stv_recents WHERE status = 'Running';
 -- expect: UPDATE writes=public.fact_sales
 UPDATE public.fact_sales SET amount = s.amount FROM #stage s WHERE public.fact_sales.id = s.id;
 
--- expect: CREATE TABLE AS writes=analytics.fact_daily flags=guessed
+-- expect: CREATE TABLE AS writes=analytics.fact_daily
 CREATE TABLE analytics.fact_daily DISTKEY(day) SORTKEY(day) AS SELECT day, sum(amount) FROM public.fact_sales GROUP BY day;
 
--- expect: CREATE VIEW flags=guessed
+-- expect: CREATE VIEW
 CREATE VIEW reports.v AS SELECT * FROM public.fact_sales WITH NO SCHEMA BINDING;
