@@ -36,8 +36,9 @@ static double cpu_now(void)
 
 static int is_header(const char *line)
 {
-    static const char *const heads[] = {"-- expect:", "-- case:", "-- search_path:",
-                                        "-- user:", "-- target:", "-- procedure:"};
+    static const char *const heads[] = {
+        "-- expect:", "-- case:",   "-- search_path:",
+        "-- user:",   "-- target:", "-- procedure:"};
 
     for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++)
         if (strncmp(line, heads[i], strlen(heads[i])) == 0)
@@ -100,8 +101,8 @@ typedef struct rate {
 } rate_t;
 
 /* Runs the chosen texts over and over for secs of CPU time. */
-static rate_t measure(const classify_config_t *cfg, const corpus_t *c, int etl_only,
-                      int cached, double secs)
+static rate_t measure(const classify_config_t *cfg, const corpus_t *c,
+                      int etl_only, int cached, double secs)
 {
     double start = cpu_now(), now = start;
     long stmts = 0, calls = 0;
@@ -123,8 +124,8 @@ static rate_t measure(const classify_config_t *cfg, const corpus_t *c, int etl_o
     return (rate_t){(double)stmts / (now - start), calls};
 }
 
-static void report(const classify_config_t *cfg, const corpus_t *c, int etl_only,
-                   double secs)
+static void report(const classify_config_t *cfg, const corpus_t *c,
+                   int etl_only, double secs)
 {
     rate_t warm, cold;
 
@@ -132,9 +133,10 @@ static void report(const classify_config_t *cfg, const corpus_t *c, int etl_only
     measure(cfg, c, etl_only, 1, 0.05); /* fill the cache */
     warm = measure(cfg, c, etl_only, 1, secs);
     cold = measure(cfg, c, etl_only, 0, secs);
-    printf("%-8s cached %10.0f stmts/s   uncached %9.0f stmts/s   (%ld + %ld calls)\n",
-           etl_only ? "etl.sql" : "corpus", warm.stmts_per_s, cold.stmts_per_s, warm.calls,
-           cold.calls);
+    printf("%-8s cached %10.0f stmts/s   uncached %9.0f stmts/s   (%ld + %ld "
+           "calls)\n",
+           etl_only ? "etl.sql" : "corpus", warm.stmts_per_s, cold.stmts_per_s,
+           warm.calls, cold.calls);
 }
 
 int main(int argc, char **argv)
@@ -160,7 +162,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < g.gl_pathc; i++)
         load_file(g.gl_pathv[i], &c, cfg);
     globfree(&g);
-    printf("%d texts from %s; rates are per second of CPU time on one core\n", c.n, dir);
+    printf("%d texts from %s; rates are per second of CPU time on one core\n",
+           c.n, dir);
     report(cfg, &c, 0, secs);
     report(cfg, &c, 1, secs);
     for (int i = 0; i < c.n; i++)

@@ -115,15 +115,16 @@ static char ascii_lower(char c)
 
 int cl_is_temp_schema(const char *schema)
 {
-    return strcmp(schema, "pg_temp") == 0 || strncmp(schema, "pg_temp_", 8) == 0;
+    return strcmp(schema, "pg_temp") == 0 ||
+           strncmp(schema, "pg_temp_", 8) == 0;
 }
 
 /* PostgreSQL's parse_bool: anything it would not read as false counts as
  * true, so that an odd EXPLAIN option errs toward a write. */
 int cl_is_truthy(const char *s)
 {
-    static const char *const falses[] = {"f", "fa", "fal", "fals", "false", "n", "no",
-                                         "of", "off", "0"};
+    static const char *const falses[] = {"f", "fa", "fal", "fals", "false",
+                                         "n", "no", "of",  "off",  "0"};
     char low[8];
     size_t i;
 
@@ -166,7 +167,8 @@ static int cfg_name(const char **sp, char parts[3][CL_NAMEDATALEN])
             }
             s++;
         } else {
-            for (; *s && *s != '.' && *s != ',' && !isspace((unsigned char)*s); s++) {
+            for (; *s && *s != '.' && *s != ',' && !isspace((unsigned char)*s);
+                 s++) {
                 if (len + 1 >= CL_NAMEDATALEN)
                     return -EINVAL;
                 parts[n][len++] = ascii_lower(*s);
@@ -188,8 +190,8 @@ static int cfg_name(const char **sp, char parts[3][CL_NAMEDATALEN])
 
 /* Reads a comma-separated list of names of min_parts to 2 parts; 0 or
  * -EINVAL. */
-static int cfg_name_list(const char *s, int min_parts, int allow_star, struct cl_name **out,
-                         int *nout)
+static int cfg_name_list(const char *s, int min_parts, int allow_star,
+                         struct cl_name **out, int *nout)
 {
     char parts[3][CL_NAMEDATALEN];
     struct cl_name *v = NULL;
@@ -200,7 +202,8 @@ static int cfg_name_list(const char *s, int min_parts, int allow_star, struct cl
         np = cfg_name(&s, parts);
         if (np < min_parts || np > 2)
             goto bad;
-        if (!allow_star && (strchr(parts[0], '*') || (np > 1 && strchr(parts[1], '*'))))
+        if (!allow_star &&
+            (strchr(parts[0], '*') || (np > 1 && strchr(parts[1], '*'))))
             goto bad;
         nv = realloc(v, (size_t)(n + 1) * sizeof(*v));
         if (nv == NULL)
@@ -367,8 +370,8 @@ static int glob_match(const char *p, const char *s)
     return *p == '\0';
 }
 
-static const struct cl_target *target_find(const classify_config_t *cfg, const char *schema,
-                                           const char *rel)
+static const struct cl_target *target_find(const classify_config_t *cfg,
+                                           const char *schema, const char *rel)
 {
     for (int i = 0; i < cfg->ntargets; i++) {
         const struct cl_target *t = &cfg->targets[i];
@@ -437,17 +440,19 @@ static void path_parse(cl_ctx_t *ctx, const char *raw)
         }
         name[len] = '\0';
         if (strcmp(name, "$user") == 0) {
-            if (ctx->user && *ctx->user && cl_strv_push(&ctx->path, ctx->user,
-                                                        strlen(ctx->user)) != 0)
+            if (ctx->user && *ctx->user &&
+                cl_strv_push(&ctx->path, ctx->user, strlen(ctx->user)) != 0)
                 ctx->nomem = 1;
-        } else if (len && strcmp(name, "pg_catalog") != 0 && !cl_is_temp_schema(name)) {
+        } else if (len && strcmp(name, "pg_catalog") != 0 &&
+                   !cl_is_temp_schema(name)) {
             if (cl_strv_push(&ctx->path, name, len) != 0)
                 ctx->nomem = 1;
         }
     }
 }
 
-static void add_write(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char *rel)
+static void add_write(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema,
+                      const char *rel)
 {
     char buf[CL_NAMEDATALEN * 8];
     int len;
@@ -468,7 +473,8 @@ static void add_write(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const ch
  * doubt, queue. A temporary table that shadows a target is therefore
  * queued as the target too.
  */
-void cl_write_name(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char *rel)
+void cl_write_name(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema,
+                   const char *rel)
 {
     if (rel == NULL || *rel == '\0' || *rel == '#')
         return;
@@ -481,8 +487,8 @@ void cl_write_name(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char 
         add_write(ctx, st, ctx->path.v[i], rel);
 }
 
-static int proc_matches(const cl_ctx_t *ctx, const struct cl_proc *p, const char *schema,
-                        const char *name)
+static int proc_matches(const cl_ctx_t *ctx, const struct cl_proc *p,
+                        const char *schema, const char *name)
 {
     if (strcmp(p->name.rel, name) != 0)
         return 0;
@@ -496,7 +502,8 @@ static int proc_matches(const cl_ctx_t *ctx, const struct cl_proc *p, const char
     return 0;
 }
 
-void cl_write_call(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char *name)
+void cl_write_call(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema,
+                   const char *name)
 {
     for (int i = 0; i < ctx->cfg->nprocs; i++) {
         const struct cl_proc *p = &ctx->cfg->procs[i];
@@ -507,7 +514,8 @@ void cl_write_call(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char 
     }
 }
 
-void cl_set_search_path(cl_ctx_t *ctx, cl_stmt_t *st, const char *value, int local)
+void cl_set_search_path(cl_ctx_t *ctx, cl_stmt_t *st, const char *value,
+                        int local)
 {
     st->flags |= CLASSIFY_F_SEARCH_PATH | (local ? CLASSIFY_F_LOCAL : 0);
     cl_set_str(ctx, &st->new_search_path, value);
@@ -523,7 +531,8 @@ int cl_quote_ident(const char *name, char *buf, size_t size)
     size_t len = 0;
 
     for (const char *p = name; *p && safe; p++)
-        safe = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+        safe =
+            (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
     if (safe) {
         cl_tok_t *tok = NULL;
         int n = 0, errpos;
@@ -679,7 +688,8 @@ static char *put_str(char **cursor, const char *s)
     return out;
 }
 
-static void pack_stmt(cl_stmt_t *st, classify_stmt_t *out, char ***ptrs, char **cursor)
+static void pack_stmt(cl_stmt_t *st, classify_stmt_t *out, char ***ptrs,
+                      char **cursor)
 {
     out->kind = st->kind;
     out->flags = st->flags;
@@ -700,7 +710,8 @@ static void pack_stmt(cl_stmt_t *st, classify_stmt_t *out, char ***ptrs, char **
 /* Lays a result out in one block so that copying it is one memcpy. */
 static classify_result_t *pack(cl_stmt_t *st, int n, size_t *bytes)
 {
-    size_t size = sizeof(classify_result_t) + (size_t)n * sizeof(classify_stmt_t);
+    size_t size =
+        sizeof(classify_result_t) + (size_t)n * sizeof(classify_stmt_t);
     size_t nptrs = 0;
     classify_result_t *res;
     char **ptrs, *cursor;
@@ -728,7 +739,8 @@ static void *relocate(const void *p, const void *from, void *to)
     return p ? (char *)to + ((const char *)p - (const char *)from) : NULL;
 }
 
-static classify_result_t *result_copy(const classify_result_t *src, size_t bytes)
+static classify_result_t *result_copy(const classify_result_t *src,
+                                      size_t bytes)
 {
     classify_result_t *dst = malloc(bytes);
 
@@ -806,8 +818,8 @@ static int cache_nused;
 static size_t cache_bytes;
 
 /* Builds the key parts: a NULL search_path or user differs from "". */
-static size_t key_parts(const char *sql, const char *sp, const char *user, const char *p[5],
-                        size_t len[5])
+static size_t key_parts(const char *sql, const char *sp, const char *user,
+                        const char *p[5], size_t len[5])
 {
     static const char nul_tag[] = "\1", val_tag[] = "\2";
 
@@ -821,7 +833,8 @@ static size_t key_parts(const char *sql, const char *sp, const char *user, const
     return len[0] + len[1] + len[2] + len[3] + len[4];
 }
 
-static uint64_t key_hash(const char *p[5], const size_t len[5], const classify_config_t *cfg)
+static uint64_t key_hash(const char *p[5], const size_t len[5],
+                         const classify_config_t *cfg)
 {
     uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)cfg;
 
@@ -831,7 +844,8 @@ static uint64_t key_hash(const char *p[5], const size_t len[5], const classify_c
     return h;
 }
 
-static int key_equal(const struct cache_slot *s, const char *p[5], const size_t len[5])
+static int key_equal(const struct cache_slot *s, const char *p[5],
+                     const size_t len[5])
 {
     size_t off = 0;
 
@@ -862,8 +876,9 @@ void classify_cache_clear(void)
     cache_bytes = 0;
 }
 
-static classify_result_t *cache_get(const classify_config_t *cfg, const char *p[5],
-                                    const size_t len[5], uint64_t h)
+static classify_result_t *cache_get(const classify_config_t *cfg,
+                                    const char *p[5], const size_t len[5],
+                                    uint64_t h)
 {
     struct cache_slot *s = &cache[h & (CACHE_SLOTS - 1)];
 
@@ -873,8 +888,9 @@ static classify_result_t *cache_get(const classify_config_t *cfg, const char *p[
     return result_copy(s->res, s->res_bytes);
 }
 
-static void cache_put(const classify_config_t *cfg, const char *p[5], const size_t len[5],
-                      uint64_t h, const classify_result_t *res, size_t bytes)
+static void cache_put(const classify_config_t *cfg, const char *p[5],
+                      const size_t len[5], uint64_t h,
+                      const classify_result_t *res, size_t bytes)
 {
     int idx = (int)(h & (CACHE_SLOTS - 1));
     struct cache_slot *s = &cache[idx];
@@ -1008,7 +1024,8 @@ static int group_tokens(const cl_run_t *r, cl_group_t **out)
         if (t && !(is_tok(t, ';') && depth == 0))
             continue;
         if (i > start)
-            g[ng++] = (cl_group_t){start, i - start, loc, t ? t->start - loc : 0};
+            g[ng++] =
+                (cl_group_t){start, i - start, loc, t ? t->start - loc : 0};
         start = i + 1;
         loc = t ? t->end : 0;
     }
@@ -1017,7 +1034,8 @@ static int group_tokens(const cl_run_t *r, cl_group_t **out)
 }
 
 /* Decides one statement by tokens, sure rules or guesses alike. */
-static void stmt_by_tokens(cl_run_t *r, cl_stmt_t *st, int from, int to, const char *why)
+static void stmt_by_tokens(cl_run_t *r, cl_stmt_t *st, int from, int to,
+                           const char *why)
 {
     cl_toks_t ts = run_slice(r, from, to);
 
@@ -1033,8 +1051,8 @@ static int stmt_end(const cl_run_t *r, int location, int length)
 /* Parses text and classifies each statement it holds, shifting locations
  * by base; a statement that runs to the end of text gets length tail_len.
  * Returns 0, or -1 (parse error message in *err) and adds nothing. */
-static int parse_and_walk(cl_run_t *r, const char *text, int base, int tail_len, char *err,
-                          size_t errsize)
+static int parse_and_walk(cl_run_t *r, const char *text, int base, int tail_len,
+                          char *err, size_t errsize)
 {
     PgQueryProtobufParseResult pr = pg_query_parse_protobuf(text);
     PgQuery__ParseResult *tree = NULL;
@@ -1044,7 +1062,8 @@ static int parse_and_walk(cl_run_t *r, const char *text, int base, int tail_len,
         pg_query_free_protobuf_parse_result(pr);
         return -1;
     }
-    tree = pg_query__parse_result__unpack(cl_arena(CL_ARENA_TREE), pr.parse_tree.len,
+    tree = pg_query__parse_result__unpack(cl_arena(CL_ARENA_TREE),
+                                          pr.parse_tree.len,
                                           (const uint8_t *)pr.parse_tree.data);
     pg_query_free_protobuf_parse_result(pr);
     if (tree == NULL) {
@@ -1062,8 +1081,10 @@ static int parse_and_walk(cl_run_t *r, const char *text, int base, int tail_len,
         if (st->too_deep) {
             int loc = st->location, len = st->length;
             stmt_clear(st);
-            *st = (cl_stmt_t){.kind = "UNKNOWN", .location = loc, .length = len};
-            stmt_by_tokens(r, st, loc, stmt_end(r, loc, len), "too deeply nested to parse");
+            *st =
+                (cl_stmt_t){.kind = "UNKNOWN", .location = loc, .length = len};
+            stmt_by_tokens(r, st, loc, stmt_end(r, loc, len),
+                           "too deeply nested to parse");
         }
     }
     cl_arena_reset(CL_ARENA_TREE);
@@ -1127,8 +1148,10 @@ static int split_covers(const cl_run_t *r, const PgQuerySplitResult *sp)
         total += !is_tok(&r->tok[i], ';');
     for (int k = 0; k < sp->n_stmts; k++) {
         int loc = sp->stmts[k]->stmt_location;
-        cl_toks_t ts = run_slice(r, loc, stmt_end(r, loc, sp->stmts[k]->stmt_len));
-        inside += ts.n;
+        cl_toks_t ts =
+            run_slice(r, loc, stmt_end(r, loc, sp->stmts[k]->stmt_len));
+        for (int i = 0; i < ts.n; i++)
+            inside += !is_tok(&ts.t[i], ';');
     }
     return inside == total;
 }
@@ -1169,7 +1192,8 @@ static void classify_unscannable(cl_run_t *r)
 static int has_begin_atomic(const cl_run_t *r)
 {
     for (int i = 0; i + 1 < r->ntok; i++)
-        if (r->tok[i].tok == PG_QUERY__TOKEN__BEGIN_P && r->tok[i + 1].tok == PG_QUERY__TOKEN__ATOMIC)
+        if (r->tok[i].tok == PG_QUERY__TOKEN__BEGIN_P &&
+            r->tok[i + 1].tok == PG_QUERY__TOKEN__ATOMIC)
             return 1;
     return 0;
 }

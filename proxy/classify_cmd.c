@@ -86,7 +86,8 @@ static void print_json(FILE *out, int num, const classify_stmt_t *s)
             (s->flags & CLASSIFY_F_IMPLICIT_COMMIT) ? "true" : "false");
     json_str(out, transaction_word(s->flags));
     fprintf(out, ", \"guessed\": %s, \"sets_search_path\": %s, \"local\": %s",
-            (s->flags & CLASSIFY_F_GUESSED) ? "true" : "false", sp ? "true" : "false",
+            (s->flags & CLASSIFY_F_GUESSED) ? "true" : "false",
+            sp ? "true" : "false",
             (s->flags & CLASSIFY_F_LOCAL) ? "true" : "false");
     fputs(", \"search_path\": ", out);
     json_str(out, sp ? s->new_search_path : NULL);
@@ -98,7 +99,8 @@ static void print_json(FILE *out, int num, const classify_stmt_t *s)
     json_str(out, s->deallocate_name);
     fputs(", \"reason\": ", out);
     json_str(out, s->reason);
-    fprintf(out, ", \"location\": %d, \"length\": %d}\n", s->location, s->length);
+    fprintf(out, ", \"location\": %d, \"length\": %d}\n", s->location,
+            s->length);
 }
 
 static void print_flags(FILE *out, const classify_stmt_t *s)
@@ -106,21 +108,26 @@ static void print_flags(FILE *out, const classify_stmt_t *s)
     static const struct {
         unsigned flag;
         const char *word;
-    } words[] = {{CLASSIFY_F_BEGIN, "begin"},     {CLASSIFY_F_END, "end"},
-                 {CLASSIFY_F_SAVEPOINT, "savepoint"}, {CLASSIFY_F_IMPLICIT_COMMIT, "implicit_commit"},
-                 {CLASSIFY_F_LOCAL, "local"},      {CLASSIFY_F_GUESSED, "guessed"}};
+    } words[] = {{CLASSIFY_F_BEGIN, "begin"},
+                 {CLASSIFY_F_END, "end"},
+                 {CLASSIFY_F_SAVEPOINT, "savepoint"},
+                 {CLASSIFY_F_IMPLICIT_COMMIT, "implicit_commit"},
+                 {CLASSIFY_F_LOCAL, "local"},
+                 {CLASSIFY_F_GUESSED, "guessed"}};
 
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (s->flags & words[i].flag)
             fprintf(out, "  [%s]", words[i].word);
     if (s->flags & CLASSIFY_F_SEARCH_PATH)
-        fprintf(out, "  [search_path=%s]", s->new_search_path ? s->new_search_path : "DEFAULT");
+        fprintf(out, "  [search_path=%s]",
+                s->new_search_path ? s->new_search_path : "DEFAULT");
     if (s->prepare_name)
         fprintf(out, "  [prepare=%s]", s->prepare_name);
     if (s->execute_name)
         fprintf(out, "  [execute=%s]", s->execute_name);
     if (s->deallocate_name)
-        fprintf(out, "  [deallocate=%s]", *s->deallocate_name ? s->deallocate_name : "ALL");
+        fprintf(out, "  [deallocate=%s]",
+                *s->deallocate_name ? s->deallocate_name : "ALL");
 }
 
 static void print_text(FILE *out, int num, const classify_stmt_t *s)
@@ -136,8 +143,8 @@ static void print_text(FILE *out, int num, const classify_stmt_t *s)
     fputc('\n', out);
 }
 
-int classify_cmd_run(const classify_config_t *cfg, const char *search_path, const char *user,
-                     int json, FILE *in, FILE *out)
+int classify_cmd_run(const classify_config_t *cfg, const char *search_path,
+                     const char *user, int json, FILE *in, FILE *out)
 {
     char *sql = read_all(in);
     classify_result_t *res;

@@ -16,7 +16,7 @@
  * "$user", public); user replaces $user (may be NULL). Returns 0, or 1 when
  * in cannot be read.
  */
-int classify_cmd_run(const classify_config_t *cfg, const char *search_path, const char *user,
-                     int json, FILE *in, FILE *out);
+int classify_cmd_run(const classify_config_t *cfg, const char *search_path,
+                     const char *user, int json, FILE *in, FILE *out);
 
 #endif

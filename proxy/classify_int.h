@@ -70,11 +70,14 @@ void cl_set_reason(cl_ctx_t *ctx, cl_stmt_t *st, const char *why);
 int cl_is_temp_schema(const char *schema);
 /* Records a write of schema.rel (schema NULL or "": resolve through the
  * search path) when it matches a target. */
-void cl_write_name(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char *rel);
+void cl_write_name(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema,
+                   const char *rel);
 /* Counts the tables a CALL of schema.name writes (schema may be NULL). */
-void cl_write_call(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema, const char *name);
+void cl_write_call(cl_ctx_t *ctx, cl_stmt_t *st, const char *schema,
+                   const char *name);
 /* SET/RESET search_path: value is the stored form, NULL for a reset. */
-void cl_set_search_path(cl_ctx_t *ctx, cl_stmt_t *st, const char *value, int local);
+void cl_set_search_path(cl_ctx_t *ctx, cl_stmt_t *st, const char *value,
+                        int local);
 /* Appends name to buf as quote_identifier() would write it. */
 int cl_quote_ident(const char *name, char *buf, size_t size);
 /* Bump allocators for unpacking protobuf; reset frees all they gave out. */

@@ -36,9 +36,15 @@ typedef struct tname {
     int unsure; /* U&"..." or an over-long name: the parser knows better */
 } tname_t;
 
+/* The token at i; a keyword right after a '.' is a name (s.into, t.update)
+ * and reads as an identifier. */
 static int tok(const tr_t *r, int i)
 {
-    return i >= 0 && i < r->ts.n ? r->ts.t[i].tok : 0;
+    if (i < 0 || i >= r->ts.n)
+        return 0;
+    if (i > 0 && r->ts.t[i].kw != KW(NO_KEYWORD) && r->ts.t[i - 1].tok == '.')
+        return T(IDENT);
+    return r->ts.t[i].tok;
 }
 
 static int is_ch(const tr_t *r, int i, char c)
@@ -114,7 +120,8 @@ static size_t read_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
  * generated descriptors rather than copied from pg_query.proto. */
 static unsigned field_id(const ProtobufCMessageDescriptor *d, const char *name)
 {
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(d, name);
     return f ? f->id : 0;
 }
 
@@ -133,7 +140,8 @@ static int read_token(const uint8_t *p, const uint8_t *end, cl_tok_t *t)
     while (p < end) {
         uint64_t key, val;
         size_t k = read_varint(p, end, &key), v;
-        if (k == 0 || (key & 7) != 0 || (v = read_varint(p + k, end, &val)) == 0)
+        if (k == 0 || (key & 7) != 0 ||
+            (v = read_varint(p + k, end, &val)) == 0)
             return -1;
         p += k + v;
         if ((key >> 3) == f_start)
@@ -191,7 +199,8 @@ static void tokens_clamp(cl_tok_t *v, int n, int textlen)
     }
 }
 
-static int tokens_from(const PgQueryProtobuf *pb, int textlen, cl_tok_t **out, int *n)
+static int tokens_from(const PgQueryProtobuf *pb, int textlen, cl_tok_t **out,
+                       int *n)
 {
     *n = 0;
     if (tokens_direct(pb, out, n) != 0) {
@@ -279,7 +288,8 @@ static void decode_ident(const char *s, int len, char *out, int *unsure)
 static int decode_uident(const tr_t *r, int i, char *out)
 {
     int last = tok(r, i + 1) == T(UESCAPE) ? i + 2 : i;
-    int end = last + 1 < r->ts.n ? r->ts.t[last + 1].start : (int)strlen(r->ts.text);
+    int end =
+        last + 1 < r->ts.n ? r->ts.t[last + 1].start : (int)strlen(r->ts.text);
     const char *sval = NULL;
     PgQueryProtobufParseResult pr;
     PgQuery__ParseResult *tree = NULL;
@@ -288,18 +298,20 @@ static int decode_uident(const tr_t *r, int i, char *out)
 
     if (last != i)
         end = r->ts.t[last].end;
-    if (asprintf(&sql, "SELECT %.*s", end - r->ts.t[i].start, r->ts.text + r->ts.t[i].start) < 0)
+    if (asprintf(&sql, "SELECT %.*s", end - r->ts.t[i].start,
+                 r->ts.text + r->ts.t[i].start) < 0)
         return -1;
     pr = pg_query_parse_protobuf(sql);
     free(sql);
     if (pr.error == NULL)
-        tree = pg_query__parse_result__unpack(NULL, pr.parse_tree.len,
-                                              (const uint8_t *)pr.parse_tree.data);
+        tree = pg_query__parse_result__unpack(
+            NULL, pr.parse_tree.len, (const uint8_t *)pr.parse_tree.data);
     pg_query_free_protobuf_parse_result(pr);
-    if (tree && tree->n_stmts == 1 && tree->stmts[0]->stmt->node_case ==
-                                          PG_QUERY__NODE__NODE_SELECT_STMT) {
+    if (tree && tree->n_stmts == 1 &&
+        tree->stmts[0]->stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
         const PgQuery__SelectStmt *s = tree->stmts[0]->stmt->select_stmt;
-        const PgQuery__Node *v = s->n_target_list ? s->target_list[0]->res_target->val : NULL;
+        const PgQuery__Node *v =
+            s->n_target_list ? s->target_list[0]->res_target->val : NULL;
         if (v && v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
             v->column_ref->n_fields == 1 &&
             v->column_ref->fields[0]->node_case == PG_QUERY__NODE__NODE_STRING)
@@ -325,7 +337,8 @@ static int name_part_ok(const tr_t *r, int i, int first)
         return 1;
     if (t->kw == KW(NO_KEYWORD))
         return 0;
-    return !first || t->kw == KW(UNRESERVED_KEYWORD) || t->kw == KW(COL_NAME_KEYWORD);
+    return !first || t->kw == KW(UNRESERVED_KEYWORD) ||
+           t->kw == KW(COL_NAME_KEYWORD);
 }
 
 static int read_part(const tr_t *r, int i, tname_t *nm)
@@ -339,7 +352,8 @@ static int read_part(const tr_t *r, int i, tname_t *nm)
         if (i < 0)
             return -1;
     } else {
-        decode_ident(r->ts.text + t->start, t->end - t->start, out, &nm->unsure);
+        decode_ident(r->ts.text + t->start, t->end - t->start, out,
+                     &nm->unsure);
         i++;
     }
     nm->n++;
@@ -352,8 +366,9 @@ static int read_name(const tr_t *r, int i, tname_t *nm)
     const cl_tok_t *t = i >= 0 && i < r->ts.n ? &r->ts.t[i] : NULL;
 
     memset(nm, 0, sizeof(*nm));
-    if (t && t->tok == T(Op) && t->end - t->start == 1 && r->ts.text[t->start] == '#' &&
-        i + 1 < r->ts.n && r->ts.t[i + 1].start == t->end) {
+    if (t && t->tok == T(Op) && t->end - t->start == 1 &&
+        r->ts.text[t->start] == '#' && i + 1 < r->ts.n &&
+        r->ts.t[i + 1].start == t->end) {
         nm->temp = 1;
         i++;
     }
@@ -404,8 +419,8 @@ static int write_target_at(tr_t *r, int i, int *unsure)
 
 static int is_dml_tok(int t)
 {
-    return t == T(INSERT) || t == T(UPDATE) || t == T(DELETE_P) || t == T(MERGE) ||
-           t == T(INTO) || t == T(COPY);
+    return t == T(INSERT) || t == T(UPDATE) || t == T(DELETE_P) ||
+           t == T(MERGE) || t == T(INTO) || t == T(COPY);
 }
 
 /*
@@ -418,7 +433,8 @@ static int other_dml(const tr_t *r, int from, int merge)
 {
     for (int i = from; i < r->ts.n; i++) {
         int t = tok(r, i), prev = tok(r, i - 1);
-        if (t == T(UPDATE) && (prev == T(DO) || prev == T(FOR) || prev == T(KEY)))
+        if (t == T(UPDATE) &&
+            (prev == T(DO) || prev == T(FOR) || prev == T(KEY)))
             continue;
         if (merge && prev == T(THEN) &&
             (t == T(UPDATE) || t == T(DELETE_P) || t == T(INSERT)))
@@ -463,7 +479,8 @@ static int rule_select(tr_t *r)
         return rule_read(r, "SELECT");
     r->st->kind = "SELECT INTO";
     for (int k = 0; k < r->ts.n; k++)
-        if (k != into && (is_dml_tok(tok(r, k)) || tok_is_word(r, k, "set_config")))
+        if (k != into &&
+            (is_dml_tok(tok(r, k)) || tok_is_word(r, k, "set_config")))
             return CL_TOK_UNSURE;
     i = into + 1;
     if (tok(r, i) == T(LOCAL) || tok(r, i) == T(GLOBAL))
@@ -569,7 +586,8 @@ static int rule_alter_append(tr_t *r, int i, int unsure)
 static int plain_alter(const tr_t *r, int i)
 {
     return i < r->ts.n && tok(r, i) != T(RENAME) &&
-           !(tok(r, i) == T(SET) && tok(r, i + 1) == T(SCHEMA)) && !other_dml(r, i, 0);
+           !(tok(r, i) == T(SET) && tok(r, i + 1) == T(SCHEMA)) &&
+           !other_dml(r, i, 0);
 }
 
 /* ALTER TABLE [IF EXISTS] [ONLY] name [*] ...: writes the table; RENAME TO
@@ -593,12 +611,15 @@ static int rule_alter(tr_t *r)
     name_write(r, &old);
     if (tok_is_word(r, i, "append") && tok(r, i + 1) == T(FROM))
         return rule_alter_append(r, i, old.unsure);
-    if (tok(r, i) == T(RENAME) && tok(r, i + 1) == T(TO) && read_name(r, i + 2, &nm) > 0) {
+    if (tok(r, i) == T(RENAME) && tok(r, i + 1) == T(TO) &&
+        read_name(r, i + 2, &nm) > 0) {
         if (!old.temp)
-            cl_write_name(r->ctx, r->st, old.n >= 2 ? old.part[old.n - 2] : NULL,
+            cl_write_name(r->ctx, r->st,
+                          old.n >= 2 ? old.part[old.n - 2] : NULL,
                           nm.part[nm.n - 1]);
-        return old.unsure || nm.unsure || nm.n != 1 || i + 3 != r->ts.n ? CL_TOK_UNSURE
-                                                                         : CL_TOK_SURE;
+        return old.unsure || nm.unsure || nm.n != 1 || i + 3 != r->ts.n
+                   ? CL_TOK_UNSURE
+                   : CL_TOK_SURE;
     }
     return !old.unsure && plain_alter(r, i) ? CL_TOK_SURE : CL_TOK_UNSURE;
 }
@@ -609,11 +630,13 @@ static int rule_alter(tr_t *r)
 static int rule_set(tr_t *r)
 {
     int reset = tok(r, 0) == T(RESET);
-    int i = !reset && (tok(r, 1) == T(SESSION) || tok(r, 1) == T(LOCAL)) ? 2 : 1;
+    int i =
+        !reset && (tok(r, 1) == T(SESSION) || tok(r, 1) == T(LOCAL)) ? 2 : 1;
     tname_t nm;
 
     r->st->kind = reset ? "RESET" : "SET";
-    if (tok(r, i) == T(SCHEMA) || tok(r, i) == T(CONSTRAINTS) || tok(r, i) == T(ALL))
+    if (tok(r, i) == T(SCHEMA) || tok(r, i) == T(CONSTRAINTS) ||
+        tok(r, i) == T(ALL))
         return CL_TOK_UNSURE;
     if (read_name(r, i, &nm) < 0 || nm.unsure || nm.temp ||
         (nm.n == 1 && strcmp(nm.part[0], "search_path") == 0))
@@ -636,9 +659,13 @@ static int words_only(const tr_t *r, int i, const int *allowed)
 /* BEGIN [WORK | TRANSACTION] [modes], START TRANSACTION [modes]. */
 static int rule_begin(tr_t *r)
 {
-    static const int modes[] = {T(WORK), T(TRANSACTION), T(ISOLATION), T(LEVEL),
-                                T(SERIALIZABLE), T(REPEATABLE), T(READ), T(COMMITTED),
-                                T(UNCOMMITTED), T(WRITE), T(ONLY), T(NOT), T(DEFERRABLE), 0};
+    static const int modes[] = {T(WORK),         T(TRANSACTION),
+                                T(ISOLATION),    T(LEVEL),
+                                T(SERIALIZABLE), T(REPEATABLE),
+                                T(READ),         T(COMMITTED),
+                                T(UNCOMMITTED),  T(WRITE),
+                                T(ONLY),         T(NOT),
+                                T(DEFERRABLE),   0};
     int start = tok(r, 0) == T(START);
 
     r->st->kind = start ? "START TRANSACTION" : "BEGIN";
@@ -652,7 +679,8 @@ static int rule_begin(tr_t *r)
  * and ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name. */
 static int rule_end(tr_t *r)
 {
-    static const int words[] = {T(WORK), T(TRANSACTION), T(AND), T(NO), T(CHAIN), 0};
+    static const int words[] = {T(WORK), T(TRANSACTION), T(AND),
+                                T(NO),   T(CHAIN),       0};
     int commit = tok(r, 0) == T(COMMIT) || tok(r, 0) == T(END_P);
     int i = (tok(r, 1) == T(WORK) || tok(r, 1) == T(TRANSACTION)) ? 2 : 1;
     tname_t nm;
@@ -661,8 +689,9 @@ static int rule_end(tr_t *r)
         r->st->kind = "ROLLBACK TO";
         r->st->flags |= CLASSIFY_F_SAVEPOINT;
         i += tok(r, i + 1) == T(SAVEPOINT) ? 2 : 1;
-        return read_name(r, i, &nm) == r->ts.n && nm.n == 1 && !nm.unsure ? CL_TOK_SURE
-                                                                           : CL_TOK_UNSURE;
+        return read_name(r, i, &nm) == r->ts.n && nm.n == 1 && !nm.unsure
+                   ? CL_TOK_SURE
+                   : CL_TOK_UNSURE;
     }
     r->st->kind = commit ? "COMMIT" : "ROLLBACK";
     r->st->flags |= CLASSIFY_F_END;
@@ -679,8 +708,9 @@ static int rule_savepoint(tr_t *r)
 
     r->st->kind = tok(r, 0) == T(RELEASE) ? "RELEASE" : "SAVEPOINT";
     r->st->flags |= CLASSIFY_F_SAVEPOINT;
-    return read_name(r, i, &nm) == r->ts.n && nm.n == 1 && !nm.unsure ? CL_TOK_SURE
-                                                                       : CL_TOK_UNSURE;
+    return read_name(r, i, &nm) == r->ts.n && nm.n == 1 && !nm.unsure
+               ? CL_TOK_SURE
+               : CL_TOK_UNSURE;
 }
 
 /* ---- fallback-only rules: these never claim to be sure ---- */
@@ -740,7 +770,8 @@ static int rule_create(tr_t *r)
     if (tok(r, i) == T(OR) && tok(r, i + 1) == T(REPLACE))
         i += 2;
     if (tok(r, i) == T(FUNCTION) || tok(r, i) == T(PROCEDURE)) {
-        r->st->kind = tok(r, i) == T(FUNCTION) ? "CREATE FUNCTION" : "CREATE PROCEDURE";
+        r->st->kind =
+            tok(r, i) == T(FUNCTION) ? "CREATE FUNCTION" : "CREATE PROCEDURE";
         return CL_TOK_UNSURE;
     }
     if (tok(r, i) == T(GLOBAL) || tok(r, i) == T(LOCAL))
@@ -751,11 +782,13 @@ static int rule_create(tr_t *r)
     if (tok(r, i) == T(VIEW))
         r->st->kind = "CREATE VIEW";
     else if (tok(r, i) == T(TABLE))
-        r->st->kind = find_top(r, i, T(AS)) > 0 ? "CREATE TABLE AS" : "CREATE TABLE";
+        r->st->kind =
+            find_top(r, i, T(AS)) > 0 ? "CREATE TABLE AS" : "CREATE TABLE";
     else
         return CL_TOK_UNSURE;
     i++;
-    if (tok(r, i) == T(IF_P) && tok(r, i + 1) == T(NOT) && tok(r, i + 2) == T(EXISTS))
+    if (tok(r, i) == T(IF_P) && tok(r, i + 1) == T(NOT) &&
+        tok(r, i + 2) == T(EXISTS))
         i += 3;
     if (temp) {
         tname_t nm;
@@ -775,7 +808,8 @@ static int rule_explain(tr_t *r)
     int analyze = 0;
 
     r->st->kind = "EXPLAIN";
-    for (int i = 1; i < r->ts.n && !is_dml_tok(tok(r, i)) && tok(r, i) != T(SELECT); i++)
+    for (int i = 1;
+         i < r->ts.n && !is_dml_tok(tok(r, i)) && tok(r, i) != T(SELECT); i++)
         if (tok(r, i) == T(ANALYZE) || tok(r, i) == T(ANALYSE))
             analyze = 1;
     /* plain EXPLAIN runs nothing: no writes, no guess */
@@ -840,7 +874,8 @@ static int rule_call(tr_t *r)
 
     r->st->kind = "CALL";
     if (read_name(r, 1, &nm) > 0)
-        cl_write_call(r->ctx, r->st, nm.n >= 2 ? nm.part[nm.n - 2] : NULL, nm.part[nm.n - 1]);
+        cl_write_call(r->ctx, r->st, nm.n >= 2 ? nm.part[nm.n - 2] : NULL,
+                      nm.part[nm.n - 1]);
     return CL_TOK_UNSURE;
 }
 
@@ -872,15 +907,17 @@ static int rule_with(tr_t *r)
     static const struct {
         int tok;
         const char *kind;
-    } heads[] = {{T(SELECT), "SELECT"}, {T(INSERT), "INSERT"}, {T(UPDATE), "UPDATE"},
-                 {T(DELETE_P), "DELETE"}, {T(MERGE), "MERGE"}, {T(VALUES), "SELECT"}};
+    } heads[] = {{T(SELECT), "SELECT"}, {T(INSERT), "INSERT"},
+                 {T(UPDATE), "UPDATE"}, {T(DELETE_P), "DELETE"},
+                 {T(MERGE), "MERGE"},   {T(VALUES), "SELECT"}};
     int depth = 0;
 
     r->st->kind = "SELECT";
     for (int i = 1; i < r->ts.n; i++) {
         int t = tok(r, i);
         depth += (t == '(') - (t == ')');
-        for (size_t k = 0; depth == 0 && k < sizeof(heads) / sizeof(heads[0]); k++)
+        for (size_t k = 0; depth == 0 && k < sizeof(heads) / sizeof(heads[0]);
+             k++)
             if (t == heads[k].tok) {
                 r->st->kind = heads[k].kind;
                 return CL_TOK_UNSURE;
@@ -897,7 +934,8 @@ static int head_rule_more(tr_t *r)
     int t = tok(r, 0);
 
     if (r->sure_only && t != T(VACUUM) && t != T(ANALYZE) && t != T(ANALYSE) &&
-        t != T(EXPLAIN) && t != T(DROP) && t != T(CREATE) && !tok_is_word(r, 0, "unload"))
+        t != T(EXPLAIN) && t != T(DROP) && t != T(CREATE) &&
+        !tok_is_word(r, 0, "unload"))
         return CL_TOK_UNSURE;
     switch (t) {
     case T(DROP):
@@ -1050,17 +1088,43 @@ static void stmt_reset(cl_stmt_t *st)
 static int needs_doubt(const tr_t *r)
 {
     switch (tok(r, 0)) {
-    case T(SELECT): case T(VALUES): case T(TABLE): case T(SHOW): case T(INSERT):
-    case T(UPDATE): case T(DELETE_P): case T(MERGE): case T(COPY): case T(TRUNCATE):
-    case T(BEGIN_P): case T(START): case T(COMMIT): case T(END_P): case T(ROLLBACK):
-    case T(ABORT_P): case T(SAVEPOINT): case T(RELEASE): case T(PREPARE): case T(EXECUTE):
-    case T(DEALLOCATE): case T(CALL): case T(DO): case T(SET): case T(RESET):
-    case T(EXPLAIN): case T(WITH): case T(CREATE): case T(GRANT): case T(REVOKE):
-    case T(COMMENT): case T(LOCK_P):
+    case T(SELECT):
+    case T(VALUES):
+    case T(TABLE):
+    case T(SHOW):
+    case T(INSERT):
+    case T(UPDATE):
+    case T(DELETE_P):
+    case T(MERGE):
+    case T(COPY):
+    case T(TRUNCATE):
+    case T(BEGIN_P):
+    case T(START):
+    case T(COMMIT):
+    case T(END_P):
+    case T(ROLLBACK):
+    case T(ABORT_P):
+    case T(SAVEPOINT):
+    case T(RELEASE):
+    case T(PREPARE):
+    case T(EXECUTE):
+    case T(DEALLOCATE):
+    case T(CALL):
+    case T(DO):
+    case T(SET):
+    case T(RESET):
+    case T(EXPLAIN):
+    case T(WITH):
+    case T(CREATE):
+    case T(GRANT):
+    case T(REVOKE):
+    case T(COMMENT):
+    case T(LOCK_P):
         return 0;
     case T(ALTER):
     case T(DROP):
-        return strcmp(r->st->kind, "ALTER") == 0 || strcmp(r->st->kind, "DROP") == 0;
+        return strcmp(r->st->kind, "ALTER") == 0 ||
+               strcmp(r->st->kind, "DROP") == 0;
     default:
         return 1;
     }
@@ -1078,7 +1142,8 @@ int cl_tokens_stmt(cl_ctx_t *ctx, cl_stmt_t *st, cl_toks_t ts, int sure_only)
         stmt_reset(st);
     if (sure_only || sure == CL_TOK_SURE)
         return sure;
-    if (strcmp(st->kind, "CREATE FUNCTION") == 0 || strcmp(st->kind, "CREATE PROCEDURE") == 0)
+    if (strcmp(st->kind, "CREATE FUNCTION") == 0 ||
+        strcmp(st->kind, "CREATE PROCEDURE") == 0)
         return sure; /* the body runs when called, not now */
     if (tok(&r, 0) != T(DO))
         dml_anywhere(&r);
@@ -1113,7 +1178,8 @@ static char *literal_inside(const char *lit)
     return strndup(open + 1, len - (size_t)(open - lit) - 2);
 }
 
-static void do_body_depth(cl_ctx_t *ctx, cl_stmt_t *st, const char *body, int depth)
+static void do_body_depth(cl_ctx_t *ctx, cl_stmt_t *st, const char *body,
+                          int depth)
 {
     cl_tok_t *tok = NULL;
     int n = 0, errpos, before = st->writes.n;
@@ -1163,11 +1229,34 @@ static int level_cost(const level_t *l)
 static int is_op(const cl_tok_t *t)
 {
     switch (t->tok) {
-    case '+': case '-': case '*': case '/': case '%': case '^': case '<': case '>':
-    case '=': case T(Op): case T(TYPECAST): case T(LESS_EQUALS): case T(GREATER_EQUALS):
-    case T(NOT_EQUALS): case T(NOT): case T(IS): case T(ISNULL): case T(NOTNULL):
-    case T(LIKE): case T(ILIKE): case T(SIMILAR): case T(BETWEEN): case T(IN_P):
-    case T(COLLATE): case T(AT): case T(OVERLAPS): case T(ESCAPE): case T(OPERATOR):
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '%':
+    case '^':
+    case '<':
+    case '>':
+    case '=':
+    case T(Op):
+    case T(TYPECAST):
+    case T(LESS_EQUALS):
+    case T(GREATER_EQUALS):
+    case T(NOT_EQUALS):
+    case T(NOT):
+    case T(IS):
+    case T(ISNULL):
+    case T(NOTNULL):
+    case T(LIKE):
+    case T(ILIKE):
+    case T(SIMILAR):
+    case T(BETWEEN):
+    case T(IN_P):
+    case T(COLLATE):
+    case T(AT):
+    case T(OVERLAPS):
+    case T(ESCAPE):
+    case T(OPERATOR):
         return 1;
     default:
         return 0;
@@ -1195,10 +1284,11 @@ int cl_tokens_depth(cl_toks_t ts)
         } else if (d > 0 && (t->tok == ')' || t->tok == ']' ||
                              (t->tok == T(END_P) && lv[d].opener == T(CASE)))) {
             outer -= level_cost(&lv[--d]);
-        } else if (t->tok == ',' || t->tok == T(AND) || t->tok == T(OR) || t->tok == ';') {
+        } else if (t->tok == ',' || t->tok == T(AND) || t->tok == T(OR) ||
+                   t->tok == ';') {
             lv[d].ops = 0;
-        } else if (t->tok == T(UNION) || t->tok == T(INTERSECT) || t->tok == T(EXCEPT) ||
-                   t->tok == T(JOIN)) {
+        } else if (t->tok == T(UNION) || t->tok == T(INTERSECT) ||
+                   t->tok == T(EXCEPT) || t->tok == T(JOIN)) {
             lv[d].sets++;
         } else if (is_op(t)) {
             lv[d].ops++;

@@ -53,7 +53,8 @@ static void write_name_list(walk_t *w, const PgQuery__Node *n)
     const PgQuery__List *l;
     const char *rel, *schema = NULL;
 
-    if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_LIST || n->list->n_items == 0)
+    if (n == NULL || n->node_case != PG_QUERY__NODE__NODE_LIST ||
+        n->list->n_items == 0)
         return;
     l = n->list;
     rel = str_of(l->items[l->n_items - 1]);
@@ -64,7 +65,8 @@ static void write_name_list(walk_t *w, const PgQuery__Node *n)
 
 static int table_like(PgQuery__ObjectType t)
 {
-    return t == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE || t == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW ||
+    return t == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE ||
+           t == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW ||
            t == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW ||
            t == PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE;
 }
@@ -91,7 +93,8 @@ static const char *object_kind(PgQuery__ObjectType t, int drop)
 
 /* ---- data modification ---- */
 
-static int on_dml(walk_t *w, const PgQuery__RangeVar *rel, const char *kind, int top)
+static int on_dml(walk_t *w, const PgQuery__RangeVar *rel, const char *kind,
+                  int top)
 {
     set_kind(w, top, kind);
     write_rv(w, rel);
@@ -129,7 +132,8 @@ static int on_copy(walk_t *w, const PgQuery__CopyStmt *s, int top)
     return DESCEND; /* COPY (INSERT ... RETURNING) TO writes too */
 }
 
-static int on_rel_list(walk_t *w, PgQuery__Node **v, size_t n, const char *kind, int top)
+static int on_rel_list(walk_t *w, PgQuery__Node **v, size_t n, const char *kind,
+                       int top)
 {
     set_kind(w, top, kind);
     for (size_t i = 0; i < n; i++)
@@ -178,15 +182,18 @@ static int on_rename(walk_t *w, const PgQuery__RenameStmt *s, int top)
         if (!(rv->relpersistence && rv->relpersistence[0] == 't'))
             cl_write_name(w->ctx, w->st, rv->schemaname, s->newname);
     } else if (table_like(s->relation_type)) {
-        set_kind(w, top, object_kind(s->relation_type, 0)); /* a column, a constraint */
+        set_kind(w, top,
+                 object_kind(s->relation_type, 0)); /* a column, a constraint */
         write_rv(w, rv);
     } else {
-        set_kind(w, top, object_kind(s->rename_type, 0)); /* an index, a sequence */
+        set_kind(w, top,
+                 object_kind(s->rename_type, 0)); /* an index, a sequence */
     }
     return SKIP;
 }
 
-static int on_set_schema(walk_t *w, const PgQuery__AlterObjectSchemaStmt *s, int top)
+static int on_set_schema(walk_t *w, const PgQuery__AlterObjectSchemaStmt *s,
+                         int top)
 {
     set_kind(w, top, object_kind(s->object_type, 0));
     if (table_like(s->object_type) && s->relation) {
@@ -309,23 +316,26 @@ static int on_transaction(walk_t *w, const PgQuery__TransactionStmt *s, int top)
         const char *kind;
         unsigned flags;
     } map[] = {
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN] = {"BEGIN", CLASSIFY_F_BEGIN},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START] = {"START TRANSACTION",
-                                                               CLASSIFY_F_BEGIN},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT] = {"COMMIT", CLASSIFY_F_END},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK] = {"ROLLBACK", CLASSIFY_F_END},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT] = {"SAVEPOINT",
-                                                                   CLASSIFY_F_SAVEPOINT},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE] = {"RELEASE",
-                                                                 CLASSIFY_F_SAVEPOINT},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO] = {"ROLLBACK TO",
-                                                                     CLASSIFY_F_SAVEPOINT},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE] = {"PREPARE TRANSACTION",
-                                                                 CLASSIFY_F_END},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED] = {"COMMIT PREPARED",
-                                                                         CLASSIFY_F_END},
-        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED] = {
-            "ROLLBACK PREPARED", CLASSIFY_F_END},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN] =
+            {"BEGIN", CLASSIFY_F_BEGIN},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START] =
+            {"START TRANSACTION", CLASSIFY_F_BEGIN},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT] = {"COMMIT",
+                                                                CLASSIFY_F_END},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK] =
+            {"ROLLBACK", CLASSIFY_F_END},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT] =
+            {"SAVEPOINT", CLASSIFY_F_SAVEPOINT},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE] =
+            {"RELEASE", CLASSIFY_F_SAVEPOINT},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO] =
+            {"ROLLBACK TO", CLASSIFY_F_SAVEPOINT},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE] =
+            {"PREPARE TRANSACTION", CLASSIFY_F_END},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED] =
+            {"COMMIT PREPARED", CLASSIFY_F_END},
+        [PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED] =
+            {"ROLLBACK PREPARED", CLASSIFY_F_END},
     };
     unsigned k = (unsigned)s->kind;
 
@@ -462,10 +472,12 @@ static int on_func_call(walk_t *w, const PgQuery__FuncCall *f)
         return DESCEND;
     name = str_of(f->funcname[f->n_funcname - 1]);
     if (name == NULL || strcmp(name, "set_config") != 0 ||
-        (f->n_funcname == 2 && strcmp(str_of(f->funcname[0]) ? str_of(f->funcname[0]) : "",
-                                      "pg_catalog") != 0))
+        (f->n_funcname == 2 &&
+         strcmp(str_of(f->funcname[0]) ? str_of(f->funcname[0]) : "",
+                "pg_catalog") != 0))
         return DESCEND;
-    if (const_str(f->args[0]) == NULL || strcasecmp(const_str(f->args[0]), "search_path") != 0)
+    if (const_str(f->args[0]) == NULL ||
+        strcasecmp(const_str(f->args[0]), "search_path") != 0)
         return DESCEND;
     value = const_str(f->args[1]);
     if (value)
@@ -549,8 +561,9 @@ static int visit_ddl(walk_t *w, const PgQuery__Node *n, int top)
         return on_view(w, n->view_stmt, top);
     case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT:
         /* a function body runs when called, not now */
-        set_kind(w, top, n->create_function_stmt->is_procedure ? "CREATE PROCEDURE"
-                                                                : "CREATE FUNCTION");
+        set_kind(w, top,
+                 n->create_function_stmt->is_procedure ? "CREATE PROCEDURE"
+                                                       : "CREATE FUNCTION");
         return SKIP;
     case PG_QUERY__NODE__NODE_RULE_STMT:
         set_kind(w, top, "CREATE RULE");
@@ -608,11 +621,11 @@ static int visit(walk_t *w, const PgQuery__Node *n, int top)
         return on_copy(w, n->copy_stmt, top);
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
         w->st->flags |= CLASSIFY_F_IMPLICIT_COMMIT;
-        return on_rel_list(w, n->truncate_stmt->relations, n->truncate_stmt->n_relations,
-                           "TRUNCATE", top);
+        return on_rel_list(w, n->truncate_stmt->relations,
+                           n->truncate_stmt->n_relations, "TRUNCATE", top);
     case PG_QUERY__NODE__NODE_LOCK_STMT:
-        return on_rel_list(w, n->lock_stmt->relations, n->lock_stmt->n_relations,
-                           "LOCK TABLE", top);
+        return on_rel_list(w, n->lock_stmt->relations,
+                           n->lock_stmt->n_relations, "LOCK TABLE", top);
     case PG_QUERY__NODE__NODE_FUNC_CALL:
         return on_func_call(w, n->func_call);
     default:
@@ -669,7 +682,9 @@ static void walk_node(walk_t *w, const PgQuery__Node *n, int top)
     } else if (visit(w, n, top) == DESCEND) {
         f = protobuf_c_message_descriptor_get_field(&pg_query__node__descriptor,
                                                     (unsigned)n->node_case);
-        child = f ? *(const ProtobufCMessage *const *)((const char *)n + f->offset) : NULL;
+        child =
+            f ? *(const ProtobufCMessage *const *)((const char *)n + f->offset)
+              : NULL;
         if (child)
             walk_msg(w, child);
     }

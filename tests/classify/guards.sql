@@ -93,3 +93,14 @@ COPY (SELECT * FROM analytics.fact_orders) TO STDOUT;
 -- case: a procedure that is not mapped writes nothing we know of
 -- expect: CALL
 CALL etl.something();
+
+-- case: keywords after a dot are names
+-- expect: SELECT
+SELECT count(*) FROM staging.into i;
+
+-- expect: INSERT writes=public.fact_sales
+INSERT INTO public.fact_sales SELECT * FROM s.delete d;
+
+-- case: a keyword-named table qualified by its schema
+-- expect: COPY writes=analytics.fact_update
+COPY analytics.fact_update FROM STDIN;

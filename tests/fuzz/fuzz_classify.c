@@ -1,4 +1,5 @@
-/* fuzz-sources: proxy/classify.c proxy/classify_tree.c proxy/classify_tokens.c */
+/* fuzz-sources: proxy/classify.c proxy/classify_tree.c proxy/classify_tokens.c
+ */
 /* fuzz-seeds: tests/classify */
 /*
  * libFuzzer target for the write classifier: any bytes, taken as SQL, must
@@ -24,7 +25,8 @@ static void setup(void)
     classify_config_add_target(cfg, "analytics.fact_*");
     classify_config_add_target(cfg, "etl.checkpoints");
     classify_config_add_target(cfg, "\"Sales\".\"Daily Totals\"");
-    classify_config_add_procedure(cfg, "etl.load_sales", "public.fact_sales, etl.checkpoints");
+    classify_config_add_procedure(cfg, "etl.load_sales",
+                                  "public.fact_sales, etl.checkpoints");
 }
 
 static int str_eq(const char *a, const char *b)
@@ -34,9 +36,10 @@ static int str_eq(const char *a, const char *b)
 
 static int stmt_eq(const classify_stmt_t *a, const classify_stmt_t *b)
 {
-    if (strcmp(a->kind, b->kind) != 0 || a->flags != b->flags || a->nwrites != b->nwrites ||
-        a->location != b->location || a->length != b->length ||
-        !str_eq(a->prepare_name, b->prepare_name) || !str_eq(a->execute_name, b->execute_name) ||
+    if (strcmp(a->kind, b->kind) != 0 || a->flags != b->flags ||
+        a->nwrites != b->nwrites || a->location != b->location ||
+        a->length != b->length || !str_eq(a->prepare_name, b->prepare_name) ||
+        !str_eq(a->execute_name, b->execute_name) ||
         !str_eq(a->deallocate_name, b->deallocate_name) ||
         !str_eq(a->new_search_path, b->new_search_path))
         return 0;
@@ -56,11 +59,11 @@ static void expect_same(const classify_result_t *a, const classify_result_t *b,
     if (!same) {
         fprintf(stderr, "%s differ for input:\n%s\n", what, sql);
         for (int i = 0; a && b && i < a->n && i < b->n; i++)
-            fprintf(stderr, "  %d: %s/%u/%d@%d+%d vs %s/%u/%d@%d+%d\n", i, a->stmts[i].kind,
-                    a->stmts[i].flags, a->stmts[i].nwrites, a->stmts[i].location,
-                    a->stmts[i].length, b->stmts[i].kind,
-                    b->stmts[i].flags, b->stmts[i].nwrites, b->stmts[i].location,
-                    b->stmts[i].length);
+            fprintf(stderr, "  %d: %s/%u/%d@%d+%d vs %s/%u/%d@%d+%d\n", i,
+                    a->stmts[i].kind, a->stmts[i].flags, a->stmts[i].nwrites,
+                    a->stmts[i].location, a->stmts[i].length, b->stmts[i].kind,
+                    b->stmts[i].flags, b->stmts[i].nwrites,
+                    b->stmts[i].location, b->stmts[i].length);
         abort();
     }
 }
@@ -70,7 +73,8 @@ static void expect_targets(const classify_result_t *r)
     for (int i = 0; r && i < r->n; i++)
         for (int j = 0; j < r->stmts[i].nwrites; j++)
             if (!classify_target_match(cfg, r->stmts[i].writes[j], NULL)) {
-                fprintf(stderr, "write %s matches no target\n", r->stmts[i].writes[j]);
+                fprintf(stderr, "write %s matches no target\n",
+                        r->stmts[i].writes[j]);
                 abort();
             }
 }

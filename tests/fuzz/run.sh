@@ -56,7 +56,8 @@ for target in tests/fuzz/fuzz_*.c; do
     done
     log="$out/$name.log"
     if "$out/$name" -max_total_time="$secs" -max_len=8192 -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 "$corpus" >"$log" 2>&1; then
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/$name-" \
+        "$corpus" >"$log" 2>&1; then
         echo "ok $name: $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") runs" \
             "in ${secs}s"
     else

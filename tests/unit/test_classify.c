@@ -46,9 +46,12 @@ static const struct {
     unsigned flag;
     const char *word;
 } flag_words[] = {
-    {CLASSIFY_F_BEGIN, "begin"},         {CLASSIFY_F_END, "end"},
-    {CLASSIFY_F_SAVEPOINT, "savepoint"}, {CLASSIFY_F_IMPLICIT_COMMIT, "implicit_commit"},
-    {CLASSIFY_F_SEARCH_PATH, "search_path"}, {CLASSIFY_F_LOCAL, "local"},
+    {CLASSIFY_F_BEGIN, "begin"},
+    {CLASSIFY_F_END, "end"},
+    {CLASSIFY_F_SAVEPOINT, "savepoint"},
+    {CLASSIFY_F_IMPLICIT_COMMIT, "implicit_commit"},
+    {CLASSIFY_F_SEARCH_PATH, "search_path"},
+    {CLASSIFY_F_LOCAL, "local"},
     {CLASSIFY_F_GUESSED, "guessed"},
 };
 #define NFLAGS (sizeof(flag_words) / sizeof(flag_words[0]))
@@ -58,16 +61,19 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void append(char *buf, size_t size, const char *fmt, const char *a, const char *b)
+static void append(char *buf, size_t size, const char *fmt, const char *a,
+                   const char *b)
 {
     size_t len = strlen(buf);
     snprintf(buf + len, size - len, fmt, a, b);
 }
 
-static void canon(char *buf, size_t size, const char *kind, char **writes, int nwrites,
-                  unsigned flags, const char *names[3], const char *path)
+static void canon(char *buf, size_t size, const char *kind, char **writes,
+                  int nwrites, unsigned flags, const char *names[3],
+                  const char *path)
 {
-    static const char *const name_keys[3] = {"prepare", "execute", "deallocate"};
+    static const char *const name_keys[3] = {"prepare", "execute",
+                                             "deallocate"};
     int first = 1;
 
     snprintf(buf, size, "%s", kind);
@@ -76,12 +82,14 @@ static void canon(char *buf, size_t size, const char *kind, char **writes, int n
         append(buf, size, "%s%s", i ? "," : " writes=", writes[i]);
     for (size_t i = 0; i < NFLAGS; i++)
         if (flags & flag_words[i].flag) {
-            append(buf, size, "%s%s", first ? " flags=" : ",", flag_words[i].word);
+            append(buf, size, "%s%s", first ? " flags=" : ",",
+                   flag_words[i].word);
             first = 0;
         }
     for (int i = 0; i < 3; i++)
         if (names[i])
-            append(buf, size, " %s=%s", name_keys[i], *names[i] ? names[i] : "ALL");
+            append(buf, size, " %s=%s", name_keys[i],
+                   *names[i] ? names[i] : "ALL");
     if (path)
         append(buf, size, " %s%s", "path=", path);
 }
@@ -89,7 +97,8 @@ static void canon(char *buf, size_t size, const char *kind, char **writes, int n
 static void canon_stmt(char *buf, size_t size, const classify_stmt_t *s)
 {
     char *w[256];
-    const char *names[3] = {s->prepare_name, s->execute_name, s->deallocate_name};
+    const char *names[3] = {s->prepare_name, s->execute_name,
+                            s->deallocate_name};
     int n = s->nwrites < 256 ? s->nwrites : 256;
 
     if (n > 0)
@@ -98,8 +107,8 @@ static void canon_stmt(char *buf, size_t size, const classify_stmt_t *s)
 }
 
 /* Applies one "key=value" attribute of an expect line. */
-static void expect_attr(char *attr, char **writes, int *nwrites, unsigned *flags,
-                        const char *names[3])
+static void expect_attr(char *attr, char **writes, int *nwrites,
+                        unsigned *flags, const char *names[3])
 {
     static const char *const keys[3] = {"prepare=", "execute=", "deallocate="};
     char *eq = strchr(attr, '='), *save = NULL;
@@ -109,7 +118,8 @@ static void expect_attr(char *attr, char **writes, int *nwrites, unsigned *flags
              w = strtok_r(NULL, ",", &save))
             writes[(*nwrites)++] = w;
     } else if (strncmp(attr, "flags=", 6) == 0) {
-        for (char *f = strtok_r(eq + 1, ",", &save); f; f = strtok_r(NULL, ",", &save))
+        for (char *f = strtok_r(eq + 1, ",", &save); f;
+             f = strtok_r(NULL, ",", &save))
             for (size_t i = 0; i < NFLAGS; i++)
                 if (strcmp(f, flag_words[i].word) == 0)
                     *flags |= flag_words[i].flag;
@@ -135,7 +145,8 @@ static void canon_expect(char *buf, size_t size, const char *line)
         copy[p - line] = '\0';
         path = p + 6;
     }
-    for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+    for (tok = strtok_r(copy, " ", &save); tok;
+         tok = strtok_r(NULL, " ", &save)) {
         if (strchr(tok, '=') && nattrs < 16)
             attrs[nattrs++] = tok;
         else if (nattrs == 0)
@@ -152,14 +163,16 @@ static void canon_expect(char *buf, size_t size, const char *line)
 
 static void show_case(const tcase_t *c, const char *mode)
 {
-    printf("FAIL %s:%d (%s)\n--- input ---\n%s", c->file, c->line, mode, c->sql);
+    printf("FAIL %s:%d (%s)\n--- input ---\n%s", c->file, c->line, mode,
+           c->sql);
     if (c->sqllen == 0 || c->sql[c->sqllen - 1] != '\n')
         printf("\n");
     if (c->search_path)
         printf("--- search_path: %s\n", c->search_path);
 }
 
-static void run_case(const classify_config_t *cfg, const tcase_t *c, const char *mode)
+static void run_case(const classify_config_t *cfg, const tcase_t *c,
+                     const char *mode)
 {
     classify_result_t *res = classify_sql(cfg, c->sql, c->search_path, c->user);
     char got[LINE_MAX_LEN], want[LINE_MAX_LEN];
@@ -171,8 +184,8 @@ static void run_case(const classify_config_t *cfg, const tcase_t *c, const char 
         if (strcmp(got, want) != 0 || verbose) {
             if (!shown++ && strcmp(got, want) != 0)
                 show_case(c, mode);
-            printf("  statement %d\n    want: %s\n    got:  %s%s%s\n", i + 1, want, got,
-                   res->stmts[i].reason ? "  reason: " : "",
+            printf("  statement %d\n    want: %s\n    got:  %s%s%s\n", i + 1,
+                   want, got, res->stmts[i].reason ? "  reason: " : "",
                    res->stmts[i].reason ? res->stmts[i].reason : "");
             ok &= strcmp(got, want) == 0;
         }
@@ -221,13 +234,15 @@ static char *trim(char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     len = strlen(s);
-    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
+    while (len &&
+           (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
         s[--len] = '\0';
     return s;
 }
 
 /* File directives: targets, procedures. */
-static int directive(classify_config_t *cfg, const char *line, const char *file, int lineno)
+static int directive(classify_config_t *cfg, const char *line, const char *file,
+                     int lineno)
 {
     char buf[LINE_MAX_LEN], *eq;
     int rc = 0;
@@ -238,7 +253,8 @@ static int directive(classify_config_t *cfg, const char *line, const char *file,
     } else if (strncmp(line, "-- procedure:", 13) == 0) {
         snprintf(buf, sizeof(buf), "%s", line + 13);
         eq = strchr(buf, '=');
-        rc = eq ? (*eq = '\0', classify_config_add_procedure(cfg, trim(buf), trim(eq + 1)))
+        rc = eq ? (*eq = '\0',
+                   classify_config_add_procedure(cfg, trim(buf), trim(eq + 1)))
                 : -EINVAL;
     } else {
         return 0;
@@ -297,8 +313,10 @@ static void finish(const classify_config_t *cfg, tcase_t *c, const char *file)
 
 static int is_header(const char *line)
 {
-    return strncmp(line, "-- expect:", 10) == 0 || strncmp(line, "-- search_path:", 15) == 0 ||
-           strncmp(line, "-- user:", 8) == 0 || strncmp(line, "-- case:", 8) == 0;
+    return strncmp(line, "-- expect:", 10) == 0 ||
+           strncmp(line, "-- search_path:", 15) == 0 ||
+           strncmp(line, "-- user:", 8) == 0 ||
+           strncmp(line, "-- case:", 8) == 0;
 }
 
 /* A case is its header lines and the SQL lines after them, up to the
@@ -361,23 +379,36 @@ static void test_config(void)
     classify_config_t *cfg = classify_config_new();
     const char *pat = NULL;
 
-    check(classify_config_add_target(cfg, "fact_sales") == -EINVAL, "one-part target refused");
-    check(classify_config_add_target(cfg, "a.b.c") == -EINVAL, "three-part target refused");
-    check(classify_config_add_target(cfg, "") == -EINVAL, "empty target refused");
-    check(classify_config_add_target(cfg, "\"open.x") == -EINVAL, "unterminated quote refused");
-    check(classify_config_add_target(cfg, "a.") == -EINVAL, "empty table part refused");
-    check(classify_config_add_target(cfg, "Public.\"Fact Sales\"") == 0, "quoted target");
-    check(classify_config_add_target(cfg, "analytics.fact_*") == 0, "pattern target");
+    check(classify_config_add_target(cfg, "fact_sales") == -EINVAL,
+          "one-part target refused");
+    check(classify_config_add_target(cfg, "a.b.c") == -EINVAL,
+          "three-part target refused");
+    check(classify_config_add_target(cfg, "") == -EINVAL,
+          "empty target refused");
+    check(classify_config_add_target(cfg, "\"open.x") == -EINVAL,
+          "unterminated quote refused");
+    check(classify_config_add_target(cfg, "a.") == -EINVAL,
+          "empty table part refused");
+    check(classify_config_add_target(cfg, "Public.\"Fact Sales\"") == 0,
+          "quoted target");
+    check(classify_config_add_target(cfg, "analytics.fact_*") == 0,
+          "pattern target");
     check(classify_target_match(cfg, "public.Fact Sales", &pat) == 1 && pat &&
               strcmp(pat, "Public.\"Fact Sales\"") == 0,
           "quoted target matches exact name and reports its entry");
-    check(classify_target_match(cfg, "public.fact sales", NULL) == 0, "quoted stays exact");
-    check(classify_target_match(cfg, "analytics.fact_orders", NULL) == 1, "pattern matches");
-    check(classify_target_match(cfg, "analytics.dim_date", NULL) == 0, "pattern refuses");
-    check(classify_target_match(cfg, "nodot", NULL) == 0, "name without schema");
-    check(classify_config_add_procedure(cfg, "etl.load", "public.a, \"X\".b") == 0,
+    check(classify_target_match(cfg, "public.fact sales", NULL) == 0,
+          "quoted stays exact");
+    check(classify_target_match(cfg, "analytics.fact_orders", NULL) == 1,
+          "pattern matches");
+    check(classify_target_match(cfg, "analytics.dim_date", NULL) == 0,
+          "pattern refuses");
+    check(classify_target_match(cfg, "nodot", NULL) == 0,
+          "name without schema");
+    check(classify_config_add_procedure(cfg, "etl.load", "public.a, \"X\".b") ==
+              0,
           "procedure added");
-    check(classify_config_add_procedure(cfg, "etl.load", "public.a*") == -EINVAL,
+    check(classify_config_add_procedure(cfg, "etl.load", "public.a*") ==
+              -EINVAL,
           "procedure tables must be exact");
     check(classify_config_add_procedure(cfg, "etl.load", "a") == -EINVAL,
           "procedure tables need a schema");
@@ -396,14 +427,16 @@ static classify_config_t *small_config(void)
 static void test_cache_and_union(void)
 {
     classify_config_t *cfg = small_config();
-    const char *sql = "BEGIN; INSERT INTO fact_sales SELECT 1; UPDATE manifest SET n = 1; "
-                      "INSERT INTO public.fact_sales VALUES (2); COMMIT";
+    const char *sql =
+        "BEGIN; INSERT INTO fact_sales SELECT 1; UPDATE manifest SET n = 1; "
+        "INSERT INTO public.fact_sales VALUES (2); COMMIT";
     classify_result_t *a = classify_sql(cfg, sql, NULL, "etl");
     classify_result_t *b = classify_sql(cfg, sql, NULL, "etl");
     char **w;
     int n = 0;
 
-    check(a && b && a != b && a->n == 5 && b->n == 5, "cached copy is a separate result");
+    check(a && b && a != b && a->n == 5 && b->n == 5,
+          "cached copy is a separate result");
     check(a && b && a->stmts[1].writes != b->stmts[1].writes &&
               strcmp(b->stmts[1].writes[0], "public.fact_sales") == 0,
           "cached copy owns its strings");
@@ -415,11 +448,13 @@ static void test_cache_and_union(void)
     classify_result_free(a);
     classify_result_free(b);
     a = classify_sql(cfg, sql, "etl", "etl");
-    check(a && a->stmts[1].nwrites == 0, "search_path is part of the cache key");
+    check(a && a->stmts[1].nwrites == 0,
+          "search_path is part of the cache key");
     classify_result_free(a);
     classify_config_add_target(cfg, "etl.*");
     a = classify_sql(cfg, sql, "etl", "etl");
-    check(a && a->stmts[1].nwrites == 1 && strcmp(a->stmts[1].writes[0], "etl.fact_sales") == 0,
+    check(a && a->stmts[1].nwrites == 1 &&
+              strcmp(a->stmts[1].writes[0], "etl.fact_sales") == 0,
           "changing the config invalidates cached results");
     classify_result_free(a);
     classify_config_free(cfg);
@@ -438,8 +473,10 @@ static void test_locations(void)
         r = classify_sql(cfg, sql, NULL, NULL);
         ok = r && r->n == 3;
         for (int i = 0; ok && i < 3; i++)
-            ok = r->stmts[i].location == want[i][0] && r->stmts[i].length == want[i][1];
-        check(ok, fast ? "statement locations (fast path)" : "statement locations (tree)");
+            ok = r->stmts[i].location == want[i][0] &&
+                 r->stmts[i].length == want[i][1];
+        check(ok, fast ? "statement locations (fast path)"
+                       : "statement locations (tree)");
         classify_result_free(r);
     }
     classify_debug_set_fast_path(1);
@@ -462,7 +499,8 @@ static void test_odd_inputs(void)
     for (size_t i = 0, len = strlen(s); i < 20000; i++, len += 2)
         memcpy(s + len, "+1", 3);
     r = classify_sql(cfg, s, NULL, NULL);
-    check(r && r->n == 1 && r->stmts[0].nwrites == 1, "20000 chained operators");
+    check(r && r->n == 1 && r->stmts[0].nwrites == 1,
+          "20000 chained operators");
     classify_result_free(r);
     memset(s, '(', big);
     strcpy(s + big, "1");
