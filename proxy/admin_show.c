@@ -126,7 +126,7 @@ static void add_configured(qrows_t *q)
         for (int k = 0; k < q->n && !seen; k++)
             seen = strcmp(q->v[k].table, name) == 0;
         if (!seen && (r = qrow_add(q, name)))
-            r->limit = config_table_limit(c, name);
+            r->limit = server_table_limit(name);
     }
 }
 

@@ -747,14 +747,31 @@ void relay_on_ready(session_t *s, char status)
     }
 }
 
-static void on_server_error(session_t *s, const frame_t *f)
+/* Returns 1 when it sent the client its own version of the error. */
+static int on_server_error(session_t *s, const frame_t *f)
 {
     frame_error_t e;
+    buf_t out = {0};
+    char detail[600];
 
     if (frame_parse_error(f, &e) != FRAME_OK || !e.severity)
-        return;
+        return 0;
     if (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0)
         s->server_fatal = 1;
+    /* A client on TLS that can do channel binding tells the server so, and
+     * the server, on its own TLS session, refuses: explain what to change. */
+    if (s->state != SESS_AUTH || !e.message || !strstr(e.message, "channel binding"))
+        return 0;
+    snprintf(detail, sizeof(detail),
+             "The server said: %s %s Channel binding cannot pass through a proxy, "
+             "because the client's TLS session ends at pgsluice. Connect with "
+             "channel_binding=disable, or to pgsluice without TLS.",
+             e.message, e.detail ? e.detail : "");
+    frame_put_error(&out, "FATAL", e.sqlstate ? e.sqlstate : "08P01",
+                    "SCRAM channel binding cannot be used through pgsluice", detail);
+    relay_to_client(s, buf_head(&out), buf_avail(&out));
+    buf_free(&out);
+    return 1;
 }
 
 /* Passes one server message on, through the retry engine once the session
@@ -799,7 +816,8 @@ static void server_message(session_t *s, const frame_t *f)
         on_parameter(s, f);
         break;
     case 'E':
-        on_server_error(s, f);
+        if (on_server_error(s, f))
+            return;
         break;
     }
     pass_on(s, f->body - 5, f->total);
@@ -842,6 +860,8 @@ void relay_server_data(session_t *s)
     /* A replay may have ended, or a grant come: go on with the client. */
     if (!s->blocked && buf_avail(&s->client.in) > 0)
         relay_client_data(s);
+    if (g_server->shutting_down && s->state == SESS_READY)
+        session_stop_if_idle(s);
 }
 
 void relay_client_drained(session_t *s)

@@ -20,9 +20,14 @@ server_t *g_server;
  * classifier matches names (quoted identifiers kept exact). */
 static int table_limit(void *arg, const char *table)
 {
+    (void)arg;
+    return server_table_limit(table);
+}
+
+int server_table_limit(const char *table)
+{
     const char *pattern = NULL;
 
-    (void)arg;
     if (!classify_target_match(g_server->ccfg, table, &pattern) || !pattern)
         return 1;
     for (int i = 0; i < g_server->cfg->ntables; i++)
@@ -164,6 +169,7 @@ static void on_shutdown_timeout(uv_timer_t *t)
 void server_shutdown(void)
 {
     log_line_t l;
+    session_t *s, *next;
 
     if (g_server->shutting_down)
         return;
@@ -178,6 +184,11 @@ void server_shutdown(void)
     }
     uv_timer_start(&g_server->shutdown_timer, on_shutdown_timeout,
                    (uint64_t)g_server->cfg->shutdown_timeout * 1000, 0);
+    /* Idle sessions go now; the others when their transaction ends. */
+    for (s = g_server->sessions; s; s = next) {
+        next = s->next;
+        session_stop_if_idle(s);
+    }
     maybe_finish();
 }
 

@@ -61,6 +61,9 @@ int server_reload(char *err, size_t errlen);
 void server_shutdown(void);
 void server_free(void);
 
+/* The writer limit of a resolved table name, per [tables]. */
+int server_table_limit(const char *table);
+
 /* Registry, used by sessions. */
 void server_add_session(struct session *s);
 void server_remove_session(struct session *s);

@@ -605,3 +605,12 @@ void session_tick(session_t *s, uint64_t now_ms)
              s->held[0], g_server->cfg->hold_timeout);
     sess_fail(s, "25P03", msg, NULL);
 }
+
+void session_stop_if_idle(session_t *s)
+{
+    if (s->state == SESS_CLOSING)
+        return;
+    if (s->state == SESS_READY && (s->txn != 'I' || s->inflight > 0 || s->blocked))
+        return;
+    sess_fail(s, "57P01", "terminating connection due to administrator command", NULL);
+}

