@@ -58,7 +58,10 @@ static void strv_free(char **v, int n)
 
 static void note_sql(session_t *s, const char *sql)
 {
-    snprintf(s->current_sql, sizeof(s->current_sql), "%s", sql);
+    size_t n = strnlen(sql, sizeof(s->current_sql) - 1);
+
+    memcpy(s->current_sql, sql, n);
+    s->current_sql[n] = '\0';
 }
 
 /* Joins tables into "a, b" for messages and logs. */

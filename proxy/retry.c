@@ -28,6 +28,7 @@ typedef struct runit {
     char start_txn;         /* transaction status when it began */
     buf_t held;             /* responses held back */
     EVP_MD_CTX *md;         /* digest of the responses delivered so far */
+    int md_on;              /* md was started for this unit */
     int ndelivered;         /* responses delivered before the unit ended */
     uint8_t prefix[32];     /* digest of those, at the time of failure */
     char **names;           /* statements its Parse messages create */
@@ -59,6 +60,7 @@ typedef enum rphase {
 
 struct retry {
     runit_t *head, *tail;
+    runit_t *spare;        /* a finished unit kept for reuse */
     rstep_t *steps, *steps_tail;
     size_t recorded;       /* bytes of client messages in steps */
     int txn_noretry;       /* the open transaction cannot be replayed */
@@ -210,6 +212,24 @@ static void unit_free(runit_t *u)
     free(u);
 }
 
+/* Keeps one finished unit per session for the next one, with its buffers,
+ * so an ordinary query costs no allocation here. */
+static void unit_recycle(struct retry *r, runit_t *u)
+{
+    if (r->spare || u->msgs.cap > 65536 || u->held.cap > 65536) {
+        unit_free(u);
+        return;
+    }
+    strv_free(u->names, u->nnames);
+    free(u->sql_prepare);
+    free(u->message);
+    free(u->detail);
+    buf_reset(&u->msgs);
+    buf_reset(&u->held);
+    *u = (runit_t){.msgs = u->msgs, .held = u->held, .md = u->md};
+    r->spare = u;
+}
+
 static void step_free(rstep_t *st)
 {
     buf_free(&st->msgs);
@@ -248,6 +268,8 @@ void retry_free(session_t *s)
         next = u->next;
         unit_free(u);
     }
+    if (r->spare)
+        unit_free(r->spare);
     steps_clear(r);
     EVP_MD_CTX_free(r->md);
     buf_free(&r->original);
@@ -280,11 +302,12 @@ static void record(struct retry *r, runit_t *u, const uint8_t *p, size_t n)
 
 static runit_t *unit_new(session_t *s, struct retry *r, uint8_t type)
 {
-    runit_t *u = calloc(1, sizeof(*u));
+    runit_t *u = r->spare ? r->spare : calloc(1, sizeof(*u));
     int own = type == 'Q' || type == 'S' || type == 'F';
 
     if (!u)
         return NULL;
+    r->spare = NULL;
     u->start_txn = s->txn;
     /* Units sent before the previous one was answered cannot be replayed
      * alone: the server ran them in an order a replay would change. */
@@ -386,8 +409,10 @@ static void deliver_held(session_t *s, runit_t *u, int digest)
     const uint8_t *p = u->held.data;
     size_t off = 0, len;
 
-    if (digest && !u->md)
+    if (digest && !u->md_on) {
         md_reset(&u->md);
+        u->md_on = 1;
+    }
     while (off + 5 <= u->held.len) {
         len = buf_get_u32(p + off + 1) + 1;
         if (digestible(p[off])) {
@@ -574,7 +599,7 @@ static void start_retry(session_t *s, struct retry *r, runit_t *u, const uint8_t
         r->orig_status = (char)z[5];
         r->attempt = 0;
         r->began_ms = uv_now(g_server->loop);
-        md_final(u->md, u->prefix);
+        md_final(u->md_on ? u->md : NULL, u->prefix);
     }
     r->attempt++;
     delay = backoff_ms(r->attempt);
@@ -632,8 +657,10 @@ static void send_next(session_t *s, struct retry *r)
     r->phase = r->cur ? RP_STEP : RP_UNIT;
     r->count = 0;
     md_reset(&r->md);
-    if (!r->cur)
+    if (!r->cur) {
         md_reset(&r->head->md);
+        r->head->md_on = 1;
+    }
     relay_to_upstream(s, msgs->data, msgs->len);
     link_flush(&s->upstream);
 }
@@ -673,7 +700,7 @@ static void unlink_head(struct retry *r)
     r->head = u->next;
     if (!r->head)
         r->tail = NULL;
-    unit_free(u);
+    unit_recycle(r, u);
 }
 
 static void restored(session_t *s, struct retry *r)
@@ -705,7 +732,7 @@ static void keep_step(struct retry *r, runit_t *u)
     st->msgs = u->msgs;
     st->work = (u->cflags & RETRY_F_WORK) != 0;
     memset(&u->msgs, 0, sizeof(u->msgs));
-    md_final(u->md, st->digest);
+    md_final(u->md_on ? u->md : NULL, st->digest);
     st->names = u->names;
     st->nnames = u->nnames;
     st->sql_prepare = u->sql_prepare;
@@ -762,7 +789,7 @@ static int unit_end(session_t *s, struct retry *r, runit_t *u, const uint8_t *z,
         budget_earn();
     }
     deliver_held(s, u, z[5] == 'T');
-    if (z[5] == 'T' && u->md)
+    if (z[5] == 'T' && u->md_on)
         EVP_DigestUpdate(u->md, z, n);
     track_txn(r, u, (char)z[5]);
     unlink_head(r);
@@ -925,7 +952,7 @@ static int prefix_msg(session_t *s, struct retry *r, const uint8_t *p, size_t n)
         return 0;
     if (r->md)
         EVP_DigestUpdate(r->md, p, n);
-    if (u->md)
+    if (u->md_on)
         EVP_DigestUpdate(u->md, p, n); /* the unit's digest covers the prefix too */
     if (++r->count < u->ndelivered)
         return 0;
