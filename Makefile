@@ -74,6 +74,7 @@ check: deps
 	$(MAKE) check-build
 	$(MAKE) unit BUILD=build/san SAN=1
 	$(MAKE) fuzz-smoke
+	sh bench/smoke.sh build/san
 	$(MAKE) integration BUILD=build/san SAN=1
 
 check-build:
