@@ -91,8 +91,10 @@ static void record_standin(session_t *s, const buf_t *out)
 /*
  * Fails the client's message at the head of its buffer with our own error,
  * keeping the upstream's transaction state identical to what the client
- * will believe: a statement that always fails is sent in its place, and the
- * server's error for it is replaced by ours on the way back.
+ * will believe: a message that always fails is sent in its place (a failing
+ * query, or the Execute of a portal that does not exist, which answers
+ * nothing but its error), and the server's error for it is replaced by ours
+ * on the way back.
  */
 void relay_refuse_head(session_t *s, const char *sqlstate, const char *msg,
                        const char *detail)
@@ -109,20 +111,15 @@ void relay_refuse_head(session_t *s, const char *sqlstate, const char *msg,
     buf_free(&s->replace_error);
     frame_put_error(&s->replace_error, "ERROR", sqlstate, msg, detail);
     s->injecting = 1;
+    /* Its error comes after the answers to everything already sent. */
+    s->inject_skip_z = s->inflight;
     if (f.type == 'Q') {
         frame_put_query(&out, failing);
         s->inflight++;
     } else {
-        m = frame_begin(&out, 'P');
-        buf_put_u8(&out, 0);
-        buf_put_str(&out, failing);
-        buf_put_u16(&out, 0);
-        frame_end(&out, m);
-        m = frame_begin(&out, 'B');
-        buf_append(&out, "\0\0\0\0\0\0\0", 8); /* portal, stmt, 0 fmt, 0 params, 0 results */
-        frame_end(&out, m);
         m = frame_begin(&out, 'E');
-        buf_append(&out, "\0\0\0\0\0", 5);
+        buf_put_str(&out, "pgsluice refused");
+        buf_put_u32(&out, 0);
         frame_end(&out, m);
     }
     relay_to_upstream(s, buf_head(&out), buf_avail(&out));
@@ -788,13 +785,12 @@ static void pass_on(session_t *s, const uint8_t *p, size_t n)
     relay_to_client(s, p, n);
 }
 
-/* The server's answers to a refused message's stand-in: its ParseComplete
- * and BindComplete are dropped and its error becomes ours. */
+/* The server's error for a refused message's stand-in becomes ours. */
 static int stand_in(session_t *s, const frame_t *f)
 {
-    if (f->type == '1' || f->type == '2')
-        return 1;
-    if (f->type != 'E')
+    if (f->type == 'Z' && s->inject_skip_z > 0)
+        s->inject_skip_z--;
+    if (f->type != 'E' || s->inject_skip_z > 0)
         return 0;
     s->injecting = 0;
     pass_on(s, s->replace_error.data, s->replace_error.len);

@@ -61,6 +61,7 @@ struct session {
     int copy_in;                        /* in COPY FROM STDIN */
     size_t c_stream_left, s_stream_left; /* bytes of a streamed message still to pass */
     int injecting;                      /* a refused message's stand-in is upstream */
+    int inject_skip_z;                  /* ReadyForQuery due before its answer */
     buf_t replace_error;                /* our ErrorResponse for the stand-in's */
     char *search_path;                  /* NULL: server default */
     int dialect;                        /* classify_dialect_t, -1 not known yet */
