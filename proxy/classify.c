@@ -979,16 +979,22 @@ static void run_drop_stmts(cl_run_t *r)
     r->nst = 0;
 }
 
-/* The tokens lying within [from, to) of the text. */
+/* The tokens lying within [from, to) of the text; tokens are in text
+ * order, so the first is found by bisection (texts of many statements). */
 static cl_toks_t run_slice(const cl_run_t *r, int from, int to)
 {
     cl_toks_t ts = {r->sql, r->tok, 0};
-    int i = 0;
+    int lo = 0, hi = r->ntok;
 
-    while (i < r->ntok && r->tok[i].start < from)
-        i++;
-    ts.t = r->tok + i;
-    while (i + ts.n < r->ntok && r->tok[i + ts.n].end <= to)
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (r->tok[mid].start < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    ts.t = r->tok + lo;
+    while (lo + ts.n < r->ntok && r->tok[lo + ts.n].end <= to)
         ts.n++;
     return ts;
 }

@@ -14,7 +14,7 @@
 #define CLASSIFY_F_SAVEPOINT 0x04       /* SAVEPOINT / RELEASE / ROLLBACK TO */
 #define CLASSIFY_F_IMPLICIT_COMMIT 0x08 /* commits at once on Redshift */
 #define CLASSIFY_F_SEARCH_PATH 0x10     /* SET/RESET search_path: see new_search_path */
-#define CLASSIFY_F_GUESSED 0x20         /* not parsed; decided by token rules */
+#define CLASSIFY_F_GUESSED 0x20         /* "when in doubt" token rules decided */
 #define CLASSIFY_F_LOCAL 0x40           /* SET LOCAL (transaction-scoped) */
 
 typedef enum classify_dialect {
@@ -65,7 +65,9 @@ int classify_target_match(const classify_config_t *cfg, const char *table,
  * Never fails on bad SQL: unparsable text is decided by token rules. The
  * result is owned by the caller and freed with classify_result_free. Results
  * may come from a cache keyed by (sql, search_path, user); cfg must outlive
- * the cache (classify_cache_clear after changing cfg).
+ * the cache (classify_cache_clear after changing cfg). NULL only when memory
+ * runs out. The cache and parser scratch are process-wide: call from one
+ * thread (the loop).
  */
 classify_result_t *classify_sql(const classify_config_t *cfg, const char *sql,
                                 const char *search_path, const char *user);

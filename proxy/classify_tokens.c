@@ -125,17 +125,24 @@ static unsigned field_id(const ProtobufCMessageDescriptor *d, const char *name)
     return f ? f->id : 0;
 }
 
+static struct {
+    unsigned tokens, start, end, token, kw;
+} fid;
+
+static void field_ids(void)
+{
+    const ProtobufCMessageDescriptor *d = &pg_query__scan_token__descriptor;
+
+    fid.tokens = field_id(&pg_query__scan_result__descriptor, "tokens");
+    fid.start = field_id(d, "start");
+    fid.end = field_id(d, "end");
+    fid.token = field_id(d, "token");
+    fid.kw = field_id(d, "keyword_kind");
+}
+
 /* One ScanToken: every field is a varint. */
 static int read_token(const uint8_t *p, const uint8_t *end, cl_tok_t *t)
 {
-    static unsigned f_start, f_end, f_token, f_kw;
-
-    if (f_start == 0) {
-        f_start = field_id(&pg_query__scan_token__descriptor, "start");
-        f_end = field_id(&pg_query__scan_token__descriptor, "end");
-        f_token = field_id(&pg_query__scan_token__descriptor, "token");
-        f_kw = field_id(&pg_query__scan_token__descriptor, "keyword_kind");
-    }
     *t = (cl_tok_t){0, 0, 0, 0};
     while (p < end) {
         uint64_t key, val;
@@ -144,13 +151,13 @@ static int read_token(const uint8_t *p, const uint8_t *end, cl_tok_t *t)
             (v = read_varint(p + k, end, &val)) == 0)
             return -1;
         p += k + v;
-        if ((key >> 3) == f_start)
+        if ((key >> 3) == fid.start)
             t->start = (int)val;
-        else if ((key >> 3) == f_end)
+        else if ((key >> 3) == fid.end)
             t->end = (int)val;
-        else if ((key >> 3) == f_token)
+        else if ((key >> 3) == fid.token)
             t->tok = (int)val;
-        else if ((key >> 3) == f_kw)
+        else if ((key >> 3) == fid.kw)
             t->kw = (int)val;
     }
     return 0;
@@ -164,8 +171,10 @@ static int read_token(const uint8_t *p, const uint8_t *end, cl_tok_t *t)
 static int tokens_direct(const PgQueryProtobuf *pb, cl_tok_t **out, int *n)
 {
     const uint8_t *p = (const uint8_t *)pb->data, *end = p + pb->len;
-    unsigned f_tokens = field_id(&pg_query__scan_result__descriptor, "tokens");
     int cap = 0;
+
+    if (fid.tokens == 0)
+        field_ids();
 
     while (p < end) {
         uint64_t key, len;
@@ -180,7 +189,7 @@ static int tokens_direct(const PgQueryProtobuf *pb, cl_tok_t **out, int *n)
         p += l;
         if ((key & 7) == 0)
             continue; /* version */
-        if ((key >> 3) != f_tokens || read_token(p, p + len, &t) != 0 ||
+        if ((key >> 3) != fid.tokens || read_token(p, p + len, &t) != 0 ||
             tok_push(out, n, &cap, &t) != 0)
             return -1;
         p += len;

@@ -1,5 +1,4 @@
-/* fuzz-sources: proxy/classify.c proxy/classify_tree.c proxy/classify_tokens.c
- */
+/* fuzz-sources: proxy/classify.c proxy/classify_tree.c proxy/classify_tokens.c */
 /* fuzz-seeds: tests/classify */
 /*
  * libFuzzer target for the write classifier: any bytes, taken as SQL, must

@@ -34,7 +34,10 @@ status=0
 for target in tests/fuzz/fuzz_*.c; do
     [ -e "$target" ] || continue
     name=$(basename "$target" .c)
-    srcs=$(head -n 1 "$target" | sed -n 's|^/\* *fuzz-sources: *\(.*[^ ]\) *\*/ *$|\1|p')
+    # the comment opens on line 1; a formatter may have wrapped its end
+    srcs=$(awk 'NR == 1 && !/^\/\* *fuzz-sources:/ { exit }
+        { s = s " " $0 } /\*\// { print s; exit }' "$target" |
+        sed -n 's|^ */\* *fuzz-sources: *\(.*[^ ]\) *\*/ *$|\1|p')
     if [ -z "$srcs" ]; then
         echo "FAIL $name: line 1 must be /* fuzz-sources: ... */"
         status=1
