@@ -171,44 +171,55 @@ static void on_write(uv_write_t *req, int status)
         l->ops->on_drain(l);
 }
 
-/* Hands a buffer to libuv; takes ownership of data. */
-static int write_raw(link_t *l, uint8_t *data, size_t len)
+/* Queues bytes libuv could not write at once; copies them. */
+static int queue_write(link_t *l, const uint8_t *p, size_t len)
 {
-    write_req_t *w;
+    write_req_t *w = malloc(sizeof(*w));
     uv_buf_t b;
 
-    if (len == 0) {
-        free(data);
-        return 0;
-    }
-    w = malloc(sizeof(*w));
-    if (!w) {
-        free(data);
+    if (!w || !(w->data = malloc(len))) {
+        free(w);
         return -ENOMEM;
     }
-    w->data = data;
+    memcpy(w->data, p, len);
     w->len = len;
-    b = uv_buf_init((char *)data, (unsigned)len);
+    b = uv_buf_init((char *)w->data, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)&l->tcp, &b, 1, on_write) < 0) {
-        free(data);
+        free(w->data);
         free(w);
         return -EPIPE;
     }
     l->queued += len;
-    l->bytes_out += len;
     return 0;
+}
+
+/*
+ * Sends what b holds and empties it, keeping its memory for next time.
+ * A direct write first: when the socket takes everything, as it usually
+ * does, there is no request to allocate and no poll state to change.
+ */
+static int send_buf(link_t *l, buf_t *b)
+{
+    uv_buf_t ub = uv_buf_init((char *)buf_head(b), (unsigned)buf_avail(b));
+    int n, rc = 0;
+
+    if (buf_avail(b) == 0)
+        return 0;
+    l->bytes_out += buf_avail(b);
+    n = uv_try_write((uv_stream_t *)&l->tcp, &ub, 1);
+    if (n < 0 && n != UV_EAGAIN)
+        rc = -EPIPE;
+    else if (n < 0 || (size_t)n < buf_avail(b))
+        rc = queue_write(l, buf_head(b) + (n > 0 ? n : 0), buf_avail(b) - (n > 0 ? (size_t)n : 0));
+    buf_reset(b);
+    return rc;
 }
 
 static int pump_tls_out(link_t *l)
 {
-    buf_t cipher = {0};
-    uint8_t *p;
-    size_t n;
-
-    if (tls_take_output(l->tls, &cipher) < 0)
+    if (tls_take_output(l->tls, &l->cipher) < 0)
         return -1;
-    p = buf_steal(&cipher, &n);
-    return write_raw(l, p, n);
+    return send_buf(l, &l->cipher);
 }
 
 int link_send(link_t *l, const void *p, size_t n)
@@ -220,8 +231,6 @@ int link_send(link_t *l, const void *p, size_t n)
 
 int link_flush(link_t *l)
 {
-    uint8_t *p;
-    size_t n;
     int rc;
 
     if (l->closing || buf_avail(&l->out) == 0)
@@ -231,8 +240,7 @@ int link_flush(link_t *l)
         buf_reset(&l->out);
         return rc < 0 ? -EPROTO : pump_tls_out(l);
     }
-    p = buf_steal(&l->out, &n);
-    return write_raw(l, p, n);
+    return send_buf(l, &l->out);
 }
 
 size_t link_backlog(const link_t *l)
@@ -248,6 +256,7 @@ static void on_close(uv_handle_t *h)
     l->tls = NULL;
     buf_free(&l->in);
     buf_free(&l->out);
+    buf_free(&l->cipher);
     l->open = 0;
     if (l->ops->on_closed)
         l->ops->on_closed(l);

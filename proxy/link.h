@@ -28,6 +28,7 @@ struct link {
     int tls_handshaking;
     buf_t in;            /* plaintext received, not yet consumed by owner */
     buf_t out;           /* plaintext waiting for link_flush */
+    buf_t cipher;        /* TLS output on its way to the socket */
     size_t queued;       /* bytes handed to libuv and not yet written */
     size_t high_water;
     int reading;         /* uv_read_start active */
