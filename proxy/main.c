@@ -3,9 +3,11 @@
  * tools (classify, passwd). Argument handling only; the work is elsewhere.
  */
 #include <getopt.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "proxy/classify.h"
@@ -98,6 +100,17 @@ static int run_classify(int argc, char **argv)
     return rc;
 }
 
+/* Backoff jitter must differ between processes, or proxies restarted
+ * together would retry in step. */
+static void seed_random(void)
+{
+    unsigned int seed;
+
+    if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
+        seed = (unsigned int)uv_hrtime() ^ (unsigned int)getpid();
+    srandom(seed);
+}
+
 static int run_proxy(const char *path)
 {
     config_t *c = load_or_die(path);
@@ -105,6 +118,7 @@ static int run_proxy(const char *path)
     int rc;
 
     log_setup((log_level_t)c->log_level, c->log_json, stderr);
+    seed_random();
     if (server_start(loop, c) < 0) {
         fprintf(stderr, "pgsluice: could not start (see the log line above)\n");
         return 1;

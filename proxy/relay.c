@@ -758,6 +758,8 @@ static int on_server_error(session_t *s, const frame_t *f)
         return 0;
     if (strcmp(e.severity, "FATAL") == 0 || strcmp(e.severity, "PANIC") == 0)
         s->server_fatal = 1;
+    if (s->state == SESS_READY && !s->injecting)
+        retry_note_untracked_error(s, e.sqlstate, e.message, e.detail);
     /* A client on TLS that can do channel binding tells the server so, and
      * the server, on its own TLS session, refuses: explain what to change. */
     if (s->state != SESS_AUTH || !e.message || !strstr(e.message, "channel binding"))

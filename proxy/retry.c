@@ -35,6 +35,7 @@ typedef struct runit {
     int nnames;
     char *sql_prepare;      /* a SQL PREPARE it runs */
     int errored, failed;    /* saw an error; saw a retryable one */
+    int standin;            /* the proxy's own stand-in for a refused message */
     char sqlstate[6];
     char *message, *detail;
 } runit_t;
@@ -360,7 +361,7 @@ void retry_client_msg(session_t *s, const uint8_t *p, size_t n, unsigned cflags,
     record(r, u, p, n);
     u->cflags |= cflags;
     if (rflags & RETRY_MSG_NORETRY)
-        u->noretry = 1;
+        u->noretry = u->standin = 1;
     if ((cflags & CLASSIFY_F_IMPLICIT_COMMIT) && s->dialect == CLASSIFY_DIALECT_REDSHIFT) {
         u->noretry = 1; /* it committed what came before: no replay can undo it */
         r->txn_noretry = 1;
@@ -435,6 +436,8 @@ static void note_error(runit_t *u, const uint8_t *p, size_t n)
     if (frame_parse_error(&f, &e) != FRAME_OK)
         return;
     snprintf(u->sqlstate, sizeof(u->sqlstate), "%s", e.sqlstate ? e.sqlstate : "");
+    free(u->message);
+    free(u->detail);
     u->message = e.message ? strdup(e.message) : NULL;
     u->detail = e.detail ? strdup(e.detail) : NULL;
     u->failed = retry_is_retryable(g_server->cfg, e.sqlstate, e.message, e.detail);
@@ -462,6 +465,8 @@ static void record_error(session_t *s, runit_t *u, int attempt, const char *outc
 
 static const char *why_not(session_t *s, struct retry *r, runit_t *u)
 {
+    if (u->standin)
+        return "raised by pgsluice itself (write queue)";
     if (!g_server->retry_enabled)
         return "retry is off";
     if (u->noretry || u->streaming)
@@ -495,6 +500,52 @@ static void log_outcome(session_t *s, runit_t *u, const char *event, const char 
         log_str(&l, "reason", why);
     log_u64(&l, "elapsed_ms", uv_now(g_server->loop) - s->retry->began_ms);
     log_end(&l);
+}
+
+static void log_passed(session_t *s, const char *sqlstate, const char *msg,
+                       const char *why)
+{
+    log_line_t l;
+    char tables[300];
+
+    tables_of(s, tables, sizeof(tables));
+    sess_log(s, &l, LOG_WARN, "serialization_error_passed");
+    if (tables[0])
+        log_str(&l, "table", tables);
+    log_str(&l, "sqlstate", sqlstate);
+    log_str(&l, "msg", msg);
+    log_str(&l, "reason", why);
+    log_end(&l);
+}
+
+/* A retryable error that no unit tracked (retry off, or a session that
+ * began while it was off): logged and counted all the same. */
+void retry_note_untracked_error(session_t *s, const char *sqlstate, const char *message,
+                                const char *detail)
+{
+    char tables[300];
+    stats_error_t e = {0};
+    uv_timeval64_t tv;
+    const char *why = g_server->retry_enabled ? "not recorded for replay" : "retry is off";
+
+    if ((s->retry && (s->retry->head || s->retry->phase != RP_IDLE)) ||
+        !retry_is_retryable(g_server->cfg, sqlstate, message, detail))
+        return;
+    log_passed(s, sqlstate, message, why);
+    stats_error_passed((const char *const *)s->held, s->nheld, sqlstate);
+    g_server->stats.errors_passed++;
+    tables_of(s, tables, sizeof(tables));
+    if (uv_gettimeofday(&tv) == 0)
+        e.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    e.session = s->sid;
+    e.tables = tables;
+    e.sqlstate = sqlstate;
+    e.message = message ? message : "";
+    e.detail = detail;
+    e.attempt = 1;
+    e.outcome = why;
+    e.statement = s->current_sql;
+    stats_record_error(&e);
 }
 
 /* ---- replay ---- */
@@ -767,6 +818,7 @@ static int unit_end(session_t *s, struct retry *r, runit_t *u, const uint8_t *z,
         return 0;
     }
     if (u->failed) {
+        log_passed(s, u->sqlstate, u->message, why);
         stats_error_passed((const char *const *)s->held, s->nheld, u->sqlstate);
         record_error(s, u, r->attempt + 1, why);
         g_server->stats.errors_passed++;

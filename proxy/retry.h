@@ -48,6 +48,10 @@ void retry_free(struct session *s);
  * started (the session stays blocked until it ends), 0 when none is needed. */
 int retry_refresh(struct session *s);
 
+/* A retryable error from the server that no unit is tracking. */
+void retry_note_untracked_error(struct session *s, const char *sqlstate,
+                                const char *message, const char *detail);
+
 /* Global retry budget (token bucket). */
 double retry_budget_remaining(void);
 
