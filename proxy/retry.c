@@ -36,6 +36,7 @@ typedef struct runit {
     char *sql_prepare;      /* a SQL PREPARE it runs */
     int errored, failed;    /* saw an error; saw a retryable one */
     int standin;            /* the proxy's own stand-in for a refused message */
+    const char *why;        /* why it cannot be replayed, when noretry */
     char sqlstate[6];
     char *message, *detail;
 } runit_t;
@@ -65,6 +66,7 @@ struct retry {
     rstep_t *steps, *steps_tail;
     size_t recorded;       /* bytes of client messages in steps */
     int txn_noretry;       /* the open transaction cannot be replayed */
+    const char *txn_why;   /* and why */
     rphase_t phase;
     int attempt;           /* replays started for the current unit */
     int expect_z;          /* ReadyForQuery still due in CLEANUP/RESTORE */
@@ -296,7 +298,7 @@ static void record(struct retry *r, runit_t *u, const uint8_t *p, size_t n)
         return;
     if (r->recorded + u->msgs.len + n > g_server->cfg->retry_buffer ||
         buf_append(&u->msgs, p, n) < 0) {
-        u->noretry = 1;
+        u->noretry = 1, u->why = "its statements outgrew buffer_size";
         buf_free(&u->msgs);
     }
 }
@@ -313,6 +315,7 @@ static runit_t *unit_new(session_t *s, struct retry *r, uint8_t type)
     /* Units sent before the previous one was answered cannot be replayed
      * alone: the server ran them in an order a replay would change. */
     u->noretry = s->inflight > own || r->phase != RP_IDLE;
+    u->why = u->noretry ? "sent before the previous statement was answered" : NULL;
     if (r->tail)
         r->tail->next = u;
     else
@@ -364,6 +367,8 @@ void retry_client_msg(session_t *s, const uint8_t *p, size_t n, unsigned cflags,
         u->noretry = u->standin = 1;
     if ((cflags & CLASSIFY_F_IMPLICIT_COMMIT) && s->dialect == CLASSIFY_DIALECT_REDSHIFT) {
         u->noretry = 1; /* it committed what came before: no replay can undo it */
+        u->why = "a statement that commits at once on Redshift ran";
+        r->txn_why = u->why;
         r->txn_noretry = 1;
     }
     if (stmt_name && stmt_name[0])
@@ -375,6 +380,7 @@ void retry_client_msg(session_t *s, const uint8_t *p, size_t n, unsigned cflags,
         deliver_held(s, u, 0);
         u->streaming = 1;
         u->noretry = 1;
+        u->why = "the client asked for results before Sync (Flush)";
     }
     if (type == 'Q' || type == 'S' || type == 'F')
         u->closed = 1;
@@ -470,12 +476,11 @@ static const char *why_not(session_t *s, struct retry *r, runit_t *u)
     if (!g_server->retry_enabled)
         return "retry is off";
     if (u->noretry || u->streaming)
-        return "unit not replayable (pipelined, streamed or over buffer_size)";
+        return u->why ? u->why : "not replayable";
     if (u != r->head || u->next)
         return "later units already sent";
     if (u->start_txn != 'I' && (r->txn_noretry || !r->steps))
-        return "transaction not replayable (not recorded from its start, over "
-               "buffer_size, or an implicit commit ran)";
+        return r->txn_why ? r->txn_why : "the transaction was not recorded from its start";
     if (s->terminated)
         return "client terminated";
     if (r->attempt + 1 >= g_server->cfg->max_attempts)
@@ -758,6 +763,7 @@ static void restored(session_t *s, struct retry *r)
 {
     steps_clear(r);
     r->txn_noretry = r->orig_status != 'I';
+    r->txn_why = "an earlier statement of the transaction failed";
     relay_on_ready(s, r->orig_status);
     relay_to_client(s, r->original.data, r->original.len);
     unlink_head(r);
@@ -772,6 +778,9 @@ static void keep_step(struct retry *r, runit_t *u)
     if (u->start_txn == 'I')
         steps_clear(r);
     if (u->noretry || (u->start_txn != 'I' && !r->steps) || r->txn_noretry) {
+        if (!r->txn_noretry)
+            r->txn_why = u->noretry && u->why ? u->why
+                                              : "the transaction was not recorded from its start";
         r->txn_noretry = 1;
         return;
     }
@@ -805,6 +814,7 @@ static void track_txn(struct retry *r, runit_t *u, char status)
     } else if (status != 'T') {
         steps_clear(r);
         r->txn_noretry = status == 'E';
+        r->txn_why = "an earlier statement of the transaction failed";
     }
 }
 
@@ -948,6 +958,7 @@ static void refresh_refused(session_t *s, struct retry *r)
     steps_clear(r);
     unblock(s, r);
     r->txn_noretry = 1;
+    r->txn_why = "its replay after waiting for a write slot returned different results";
     relay_refuse_head(s, "40001",
                       "could not serialize access: data this transaction read changed "
                       "while it waited for its write slot",
@@ -1026,6 +1037,7 @@ static int unit_msg(session_t *s, struct retry *r, runit_t *u, const uint8_t *p,
         deliver_held(s, u, 0);
         u->streaming = 1;
         u->noretry = 1;
+        u->why = "its results outgrew buffer_size and streamed";
         return 1;
     }
     buf_append(&u->held, p, n);
@@ -1100,4 +1112,5 @@ void retry_server_stream(session_t *s)
     deliver_held(s, r->head, 0);
     r->head->streaming = 1;
     r->head->noretry = 1;
+    r->head->why = "a result row too long to hold streamed";
 }
