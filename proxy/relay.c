@@ -155,6 +155,8 @@ static void log_slot(session_t *s, log_level_t lv, const char *event, char **t, 
     log_str(&l, "table", tables);
     if (field)
         log_u64(&l, field, ms);
+    if (s->wait_position && strcmp(event, "slot_granted") == 0)
+        log_u64(&l, "position", (uint64_t)s->wait_position);
     log_end(&l);
 }
 
@@ -185,6 +187,33 @@ static void deadlock_refusal(session_t *s, char **missing, int n,
     describe_cycle(info, detail, sizeof(detail));
     log_slot(s, LOG_WARN, "deadlock_broken", missing, n, NULL, 0);
     relay_refuse_head(s, "40P01", msg, detail[0] ? detail : NULL);
+}
+
+typedef struct position_query {
+    const char *table;
+    uint64_t sid;
+    int position;
+} position_query_t;
+
+static void find_position(void *arg, const queue_table_info_t *info)
+{
+    position_query_t *pq = arg;
+
+    if (strcmp(info->table, pq->table) != 0)
+        return;
+    for (int i = 0; i < info->nwaiters; i++)
+        if (info->waiters[i].sid == pq->sid)
+            pq->position = i + 1;
+}
+
+/* Where the session stands in the line of table, 1 being next. Walks the
+ * tables, so it is only asked when a session starts waiting. */
+static int wait_position(session_t *s, const char *table)
+{
+    position_query_t pq = {table, s->sid, 0};
+
+    queue_foreach(g_server->queue, find_position, &pq);
+    return pq.position;
 }
 
 /*
@@ -225,7 +254,9 @@ static int need_slots(session_t *s, char **tables, int n)
         s->want = missing;
         s->nwant = nm;
         s->wait_started_ms = sess_now();
-        log_slot(s, LOG_INFO, "slot_queued", missing, nm, NULL, 0);
+        s->wait_position = wait_position(s, missing[0]);
+        log_slot(s, LOG_INFO, "slot_queued", missing, nm, "position",
+                 (uint64_t)s->wait_position);
         return 0;
     }
     if (rc == QUEUE_EDEADLK)
@@ -272,6 +303,7 @@ static void on_grant(void *arg, int status, const queue_refusal_t *info)
     strv_free(s->want, s->nwant);
     s->want = NULL;
     s->nwant = 0;
+    s->wait_position = 0;
     if (status == QUEUE_GRANTED && retry_refresh(s))
         return; /* the client goes on when the replay is done */
     relay_client_data(s);
@@ -281,6 +313,7 @@ void relay_cancel_wait(session_t *s)
 {
     queue_cancel(g_server->queue, s->sid);
     s->blocked &= ~BLOCK_QUEUE;
+    s->wait_position = 0;
     log_slot(s, LOG_INFO, "slot_wait_cancelled", s->want, s->nwant, "wait_ms",
              sess_now() - s->wait_started_ms);
     strv_free(s->want, s->nwant);
@@ -305,6 +338,7 @@ void relay_release_slots(session_t *s)
     s->held = NULL;
     s->nheld = 0;
     s->hold_waited = 0;
+    s->wait_position = 0;
     strv_free(s->want, s->nwant);
     s->want = NULL;
     s->nwant = 0;

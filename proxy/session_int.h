@@ -73,6 +73,7 @@ struct session {
     char **want;                        /* tables of the outstanding request */
     int nwant;
     uint64_t wait_started_ms;
+    int wait_position;                  /* place in line on arrival, 1 = next */
     uint64_t hold_started_ms;
     int hold_waited;                    /* the slots held now were waited for */
     uint64_t last_client_ms;            /* last message from the client */
