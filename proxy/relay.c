@@ -21,6 +21,7 @@
 #define LEN_UNLIMITED 0x7fffffffu
 
 static void on_grant(void *arg, int status, const queue_refusal_t *info);
+static void forward_head(session_t *s, size_t n, unsigned last_cflags);
 
 /* ---- small helpers ---- */
 
@@ -105,6 +106,8 @@ void relay_refuse_head(session_t *s, const char *sqlstate, const char *msg,
     frame_t f;
     size_t m;
 
+    if (s->deferred)
+        forward_head(s, s->deferred, 0); /* the batch's preparing messages run */
     if (frame_read(buf_head(in), buf_avail(in), LEN_UNLIMITED, &f) != FRAME_OK ||
         !f.body)
         return;
@@ -607,13 +610,15 @@ static int continue_stream(session_t *s, buf_t *in, size_t *left, int to_server)
     return *left > 0;
 }
 
-static int read_frame(session_t *s, buf_t *in, int from_client, frame_t *f)
+/* Reads the message that starts skip bytes into in. */
+static int read_frame(session_t *s, buf_t *in, size_t skip, int from_client, frame_t *f)
 {
-    uint8_t t = buf_head(in)[0];
+    const uint8_t *p = buf_head(in) + skip;
+    uint8_t t = p[0];
     int streamable = from_client ? t == 'd'
                                  : (t == 'd' || t == 'D') && retry_may_stream(s);
     size_t max = streamable ? LEN_UNLIMITED : g_server->cfg->max_message_size;
-    int rc = frame_read(buf_head(in), buf_avail(in), max, f);
+    int rc = frame_read(p, buf_avail(in) - skip, max, f);
     char msg[200];
 
     if (rc == FRAME_NEED_MORE || rc == FRAME_OK)
@@ -623,7 +628,7 @@ static int read_frame(session_t *s, buf_t *in, int from_client, frame_t *f)
     } else if (rc == FRAME_ETOOBIG) {
         snprintf(msg, sizeof(msg),
                  "message of type '%c' with %u bytes exceeds max_message_size (%zu)",
-                 t >= 32 && t < 127 ? t : '?', buf_get_u32(buf_head(in) + 1),
+                 t >= 32 && t < 127 ? t : '?', buf_get_u32(p + 1),
                  g_server->cfg->max_message_size);
         sess_fail(s, "54000", msg, NULL);
     } else {
@@ -646,11 +651,89 @@ static void apply_backpressure(session_t *s)
         link_pause(&s->client, 0);
 }
 
-void relay_client_data(session_t *s)
+/* Parse, Bind, Describe and Close only prepare: they wait with the message
+ * that runs them, so that if that one must wait for a write slot, nothing
+ * of its batch is upstream yet (and the transaction can still be replayed
+ * for a fresh snapshot first). */
+static int prepares(uint8_t type)
+{
+    return type == 'P' || type == 'B' || type == 'D' || type == 'C';
+}
+
+/* Sends the first n bytes of the client's buffer upstream, whole messages,
+ * and shows each to the retry engine; the last one carries the flags of
+ * what it runs. */
+static void forward_head(session_t *s, size_t n, unsigned last_cflags)
+{
+    buf_t *in = &s->client.in;
+    const uint8_t *p = buf_head(in);
+    size_t off = 0, len;
+    int last;
+
+    relay_to_upstream(s, p, n);
+    while (off < n) {
+        len = buf_get_u32(p + off + 1) + 1;
+        last = off + len == n;
+        retry_client_msg(s, p + off, len, last ? last_cflags : 0, 0,
+                         p[off] == 'P' ? (const char *)p + off + 5 : NULL,
+                         last ? s->msg_prepare : NULL);
+        off += len;
+    }
+    buf_consume(in, n);
+    s->deferred = 0;
+}
+
+static void message_done(session_t *s)
+{
+    s->msg_cflags = 0;
+    s->msg_stmt = NULL;
+    free(s->msg_prepare);
+    s->msg_prepare = NULL;
+}
+
+/*
+ * Handles the client message that starts `*held` bytes into the buffer.
+ * Returns 1 to go on, 0 to stop (blocked, or more bytes needed), -1 when
+ * the session failed.
+ */
+static int client_step(session_t *s, size_t *held)
 {
     buf_t *in = &s->client.in;
     frame_t f;
-    int rc;
+    int rc = read_frame(s, in, *held, 1, &f);
+
+    if (rc <= 0)
+        return rc;
+    if (!f.body || f.type == 'd') {
+        if (*held)
+            forward_head(s, *held, 0); /* COPY data follows no batch: flush */
+        *held = 0;
+        if (!f.body && f.type == 'd' && f.total >= STREAM_THRESHOLD)
+            start_stream(s, in, &f, 1);
+        if (!f.body)
+            return 0;
+    }
+    /* Held-back messages go, or are refused, with this one. */
+    s->deferred = *held;
+    rc = client_message(s, &f);
+    if (rc == 1 && prepares(f.type)) {
+        *held += f.total;
+        message_done(s);
+        return 1;
+    }
+    if (rc == 1)
+        forward_head(s, *held + f.total, s->msg_cflags);
+    if (rc == 1 || rc == 2)
+        *held = 0;
+    message_done(s);
+    return rc < 0 ? -1 : rc != 0;
+}
+
+void relay_client_data(session_t *s)
+{
+    buf_t *in = &s->client.in;
+    size_t held = 0;
+    int rc = 1;
 
     while ((s->state == SESS_AUTH || s->state == SESS_READY) && !s->blocked) {
         if (s->c_stream_left) {
@@ -658,36 +741,17 @@ void relay_client_data(session_t *s)
                 break;
             continue;
         }
-        if (buf_avail(in) == 0)
+        if (buf_avail(in) <= held)
             break;
-        rc = read_frame(s, in, 1, &f);
-        if (rc < 0)
-            return;
-        if (rc == FRAME_NEED_MORE)
+        rc = client_step(s, &held);
+        if (rc <= 0)
             break;
-        if (!f.body) {
-            if (f.type == 'd' && f.total >= STREAM_THRESHOLD)
-                start_stream(s, in, &f, 1);
-            break;
-        }
-        rc = client_message(s, &f);
-        if (rc < 0)
-            return;
-        if (rc == 0)
-            break;
-        if (rc == 1) {
-            relay_to_upstream(s, buf_head(in), f.total);
-            retry_client_msg(s, buf_head(in), f.total, s->msg_cflags, 0, s->msg_stmt,
-                             s->msg_prepare);
-            buf_consume(in, f.total);
-        }
-        s->msg_cflags = 0;
-        s->msg_stmt = NULL;
-        free(s->msg_prepare);
-        s->msg_prepare = NULL;
     }
-    if (s->state == SESS_CLOSING)
+    if (rc < 0 || s->state == SESS_CLOSING)
         return;
+    /* Nothing more has come: what was held back goes as it is. */
+    if (held && !s->blocked)
+        forward_head(s, held, 0);
     link_flush(&s->upstream);
     apply_backpressure(s);
 }
@@ -872,7 +936,7 @@ void relay_server_data(session_t *s)
         }
         if (buf_avail(in) == 0)
             break;
-        rc = read_frame(s, in, 0, &f);
+        rc = read_frame(s, in, 0, 0, &f);
         if (rc < 0)
             return;
         if (rc == FRAME_NEED_MORE)

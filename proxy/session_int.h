@@ -80,6 +80,7 @@ struct session {
     int cancel_pending;                 /* CancelRequest while waiting */
     void *admin;                        /* admin console state, if one */
     struct retry *retry;                /* retry.c's state, NULL until needed */
+    size_t deferred;                    /* held-back Parse/Bind bytes before a waiting message */
     unsigned msg_cflags;                /* what the message being relayed runs */
     const char *msg_stmt;               /* the statement name a Parse creates */
     char *msg_prepare;                  /* the name a SQL PREPARE creates */
