@@ -5,6 +5,7 @@
 #include "proxy/link.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,8 +165,14 @@ static void on_write(uv_write_t *req, int status)
     l->queued -= w->len;
     free(w->data);
     free(w);
-    if (status < 0 || l->closing)
+    if (l->closing)
         return;
+    if (status < 0) {
+        /* The peer is gone (reset): reads may be paused, so say so here. */
+        if (status != UV_ECANCELED)
+            l->ops->on_eof(l, status);
+        return;
+    }
     if (before > l->high_water / 2 && l->queued <= l->high_water / 2 &&
         l->ops->on_drain)
         l->ops->on_drain(l);
@@ -207,10 +214,12 @@ static int send_buf(link_t *l, buf_t *b)
         return 0;
     l->bytes_out += buf_avail(b);
     n = uv_try_write((uv_stream_t *)&l->tcp, &ub, 1);
-    if (n < 0 && n != UV_EAGAIN)
-        rc = -EPIPE;
-    else if (n < 0 || (size_t)n < buf_avail(b))
-        rc = queue_write(l, buf_head(b) + (n > 0 ? n : 0), buf_avail(b) - (n > 0 ? (size_t)n : 0));
+    /* On any failure the bytes go the queued way: libuv then reports the
+     * error through the write callback, which ends the session. */
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < buf_avail(b))
+        rc = queue_write(l, buf_head(b) + n, buf_avail(b) - (size_t)n);
     buf_reset(b);
     return rc;
 }
@@ -293,3 +302,16 @@ void link_close_gently(link_t *l)
 }
 
 
+
+int link_peer_gone(const link_t *l)
+{
+    uv_os_fd_t fd;
+    char c;
+    ssize_t n;
+
+    if (l->closing || !l->open || l->reading || uv_fileno((uv_handle_t *)&l->tcp, &fd) < 0)
+        return 0;
+    /* Reads are paused: peek, so a peer that left is noticed anyway. */
+    n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}

@@ -57,6 +57,9 @@ int link_send(link_t *l, const void *p, size_t n);
 int link_flush(link_t *l);
 /* Bytes queued to the kernel or waiting in the batch. */
 size_t link_backlog(const link_t *l);
+/* For a link whose reads are paused: whether the peer has closed or reset
+ * the connection (a non-blocking peek). */
+int link_peer_gone(const link_t *l);
 /* Closes the socket; on_closed fires later. Idempotent. */
 void link_close(link_t *l);
 /* Flushes, lets queued writes reach the peer (bounded by a short timer),

@@ -100,7 +100,9 @@ static void record_standin(session_t *s, const buf_t *out)
 void relay_refuse_head(session_t *s, const char *sqlstate, const char *msg,
                        const char *detail)
 {
-    static const char failing[] = "SELECT 1/(random()*0)::int";
+    /* Fails at parse analysis, before any RowDescription, and reads plainly
+     * in the server's log. */
+    static const char failing[] = "SELECT pgsluice_refused_this_statement()";
     buf_t *in = &s->client.in;
     buf_t out = {0};
     frame_t f;
@@ -973,6 +975,7 @@ void relay_client_drained(session_t *s)
 
 void relay_upstream_lost(session_t *s, int err)
 {
+    retry_flush_held(s);
     if (s->terminated || s->server_fatal || s->state == SESS_AUTH) {
         link_flush(&s->client);
         sess_close(s, s->terminated ? "client terminated" : "server closed the session");

@@ -37,6 +37,8 @@ typedef struct runit {
     int errored, failed;    /* saw an error; saw a retryable one */
     int standin;            /* the proxy's own stand-in for a refused message */
     const char *why;        /* why it cannot be replayed, when noretry */
+    int passthrough;        /* pipelined: answers pass at once */
+    int zcount;             /* ReadyForQuery messages it still expects */
     char sqlstate[6];
     char *message, *detail;
 } runit_t;
@@ -316,6 +318,9 @@ static runit_t *unit_new(session_t *s, struct retry *r, uint8_t type)
      * alone: the server ran them in an order a replay would change. */
     u->noretry = s->inflight > own || r->phase != RP_IDLE;
     u->why = u->noretry ? "sent before the previous statement was answered" : NULL;
+    /* Pipelined units can never be replayed: their answers pass at once. */
+    u->passthrough = u->streaming = u->noretry;
+    u->zcount = 1;
     if (r->tail)
         r->tail->next = u;
     else
@@ -354,7 +359,12 @@ void retry_client_msg(session_t *s, const uint8_t *p, size_t n, unsigned cflags,
         return;
     }
     u = r->tail;
-    if (!u || u->closed) {
+    if (u && u->closed && u->passthrough && s->inflight > (type == 'Q' || type == 'S')) {
+        /* Another pipelined unit: counted on the last one, not allocated,
+         * so a client that pipelines without reading costs no memory here. */
+        u->closed = 0;
+        u->zcount++;
+    } else if (!u || u->closed) {
         if (!g_server->retry_enabled)
             return;
         u = unit_new(s, r, type);
@@ -732,7 +742,7 @@ static void give_up(session_t *s, struct retry *r, const char *why)
     stats_retry((const char *const *)s->held, s->nheld, STATS_RETRY_GAVE_UP, u->sqlstate);
     g_server->stats.retries_gave_up++;
     frame_put_query(&out, r->orig_status == 'E'
-                              ? "ROLLBACK; BEGIN; SELECT 1/(random()*0)::int"
+                              ? "ROLLBACK; BEGIN; SELECT pgsluice_restores_failed_transaction()"
                               : "ROLLBACK");
     relay_to_upstream(s, buf_head(&out), buf_avail(&out));
     link_flush(&s->upstream);
@@ -1029,6 +1039,11 @@ static int unit_msg(session_t *s, struct retry *r, runit_t *u, const uint8_t *p,
 {
     if (p[0] == 'E' && !u->errored)
         note_error(u, p, n);
+    if (p[0] == 'Z' && u->zcount > 1) {
+        u->zcount--; /* one of several pipelined units that share u */
+        track_txn(r, NULL, (char)p[5]);
+        return 1;
+    }
     if (p[0] == 'Z')
         return unit_end(s, r, u, p, n);
     if (u->streaming)
@@ -1113,4 +1128,12 @@ void retry_server_stream(session_t *s)
     r->head->streaming = 1;
     r->head->noretry = 1;
     r->head->why = "a result row too long to hold streamed";
+}
+
+void retry_flush_held(session_t *s)
+{
+    struct retry *r = s->retry;
+
+    if (r && r->head && r->phase == RP_IDLE)
+        deliver_held(s, r->head, 0);
 }

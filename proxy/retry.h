@@ -42,6 +42,9 @@ int retry_may_stream(const struct session *s);
 void retry_server_stream(struct session *s);
 /* The upstream is gone: 1 when a COMMIT was in flight (outcome unknown). */
 int retry_commit_in_flight(const struct session *s);
+/* The upstream is gone: what it said last (a FATAL error) still reaches
+ * the client. */
+void retry_flush_held(struct session *s);
 void retry_free(struct session *s);
 /* A write slot was granted after a wait inside a transaction: replays what
  * the transaction did so far, for a fresh snapshot. Returns 1 when a replay

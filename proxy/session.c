@@ -17,6 +17,9 @@
 #include "proxy/server.h"
 #include "proxy/session_int.h"
 
+/* How long a closing session may wait for its last bytes to be read. */
+#define SESS_LINGER_MS 5000
+
 static void client_data(link_t *l);
 static void client_eof(link_t *l, int err);
 static void client_drain(link_t *l);
@@ -78,7 +81,24 @@ static void link_closed(link_t *l)
         s->client_open = 0;
     else
         s->upstream_open = 0;
+    /* Both sockets are gone: the linger timer has nothing left to do. */
+    if (!s->client_open && !s->upstream_open && s->timer_open &&
+        !uv_is_closing((uv_handle_t *)&s->timer))
+        uv_close((uv_handle_t *)&s->timer, timer_closed);
     maybe_free(s);
+}
+
+/* A peer that never reads what is left for it must not keep a closing
+ * session, and the process, alive. */
+static void on_linger(uv_timer_t *t)
+{
+    session_t *s = t->data;
+
+    link_close(&s->client);
+    if (s->upstream_open)
+        link_close(&s->upstream);
+    if (!uv_is_closing((uv_handle_t *)&s->timer))
+        uv_close((uv_handle_t *)&s->timer, timer_closed);
 }
 
 void sess_close(session_t *s, const char *reason)
@@ -101,7 +121,7 @@ void sess_close(session_t *s, const char *reason)
     if (s->resolving)
         uv_cancel((uv_req_t *)&s->resolve);
     if (s->timer_open && !uv_is_closing((uv_handle_t *)&s->timer))
-        uv_close((uv_handle_t *)&s->timer, timer_closed);
+        uv_timer_start(&s->timer, on_linger, SESS_LINGER_MS, 0);
     link_close_gently(&s->client);
     if (s->upstream_open) {
         if (was_up && !s->terminated) {
@@ -595,6 +615,10 @@ void session_tick(session_t *s, uint64_t now_ms)
     uint64_t limit = (uint64_t)g_server->cfg->hold_timeout * 1000;
     char msg[256];
 
+    if (s->state != SESS_CLOSING && link_peer_gone(&s->client)) {
+        sess_close(s, "client disconnected");
+        return;
+    }
     if (!limit || s->nheld == 0 || s->state != SESS_READY || s->inflight > 0)
         return;
     if (s->txn == 'I' || now_ms - s->last_client_ms < limit)
