@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <ini.h>
+#include <math.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +103,7 @@ static int parse_size(const char *v, size_t *out)
         mult = 1ull << 30;
     else if (*end != '\0' && strcasecmp(end, "b") != 0)
         return -1;
-    if (n > (1ull << 40) / mult)
+    if (n > (1ull << 34) / mult) /* 16 GB: beyond any sane buffer */
         return -1;
     *out = (size_t)(n * mult);
     return 0;
@@ -292,7 +294,7 @@ static int retry_key(config_t *c, const char *k, const char *v)
         return add_retry_rule(c, v);
     if (strcmp(k, "budget_ratio") == 0 || strcmp(k, "budget_floor") == 0) {
         double d = strtod(v, &end);
-        if (end == v || *end != '\0' || d < 0)
+        if (end == v || *end != '\0' || !isfinite(d) || d < 0 || d > 1e6)
             return -1;
         *(k[7] == 'r' ? &c->budget_ratio : &c->budget_floor) = d;
         return 0;
@@ -348,6 +350,7 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
 config_t *config_load(const char *path, char *err, size_t errlen)
 {
     load_ctx_t ctx = {.err = err, .errlen = errlen};
+    struct stat st;
     int rc;
 
     ctx.c = config_defaults();
@@ -356,6 +359,11 @@ config_t *config_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     ctx.c->path = xstrdup(path);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        config_free(ctx.c);
+        return NULL;
+    }
     rc = ini_parse(path, on_key, &ctx);
     if (rc < 0)
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));

@@ -5,6 +5,7 @@
  */
 #include "proxy/server.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,18 +37,28 @@ int server_table_limit(const char *table)
     return 1;
 }
 
-static classify_config_t *build_classifier(const config_t *cfg)
+/* The classifier's view of [tables] and [procedures]; on a bad entry,
+ * NULL and the entry named in err. */
+static classify_config_t *build_classifier(const config_t *cfg, char *err, size_t errlen)
 {
     classify_config_t *cc = classify_config_new();
 
     if (!cc)
         return NULL;
     for (int i = 0; i < cfg->ntables; i++)
-        if (classify_config_add_target(cc, cfg->tables[i].pattern) < 0)
+        if (classify_config_add_target(cc, cfg->tables[i].pattern) < 0) {
+            snprintf(err, errlen, "%s: [tables] %s: not a table name or pattern "
+                     "(write schema.table, quoting names as in SQL)",
+                     cfg->path ? cfg->path : "config", cfg->tables[i].pattern);
             goto fail;
+        }
     for (int i = 0; i < cfg->nprocs; i++)
-        if (classify_config_add_procedure(cc, cfg->procs[i].name, cfg->procs[i].tables) < 0)
+        if (classify_config_add_procedure(cc, cfg->procs[i].name, cfg->procs[i].tables) < 0) {
+            snprintf(err, errlen, "%s: [procedures] %s = %s: invalid entry",
+                     cfg->path ? cfg->path : "config", cfg->procs[i].name,
+                     cfg->procs[i].tables);
             goto fail;
+        }
     if (cfg->dialect >= 0)
         classify_config_set_dialect(cc, (classify_dialect_t)cfg->dialect);
     return cc;
@@ -91,6 +102,21 @@ static void on_connection(uv_stream_t *listener, int status)
         log_simple(LOG_WARN, "accept_failed", "cannot set up session");
 }
 
+/* listen_addr may be a name such as localhost; the first address wins. */
+static int resolve_listen(const char *host, const char *port, struct sockaddr_storage *out)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    uv_getaddrinfo_t req;
+    int rc = uv_getaddrinfo(g_server->loop, &req, NULL, host, port, &hints);
+
+    if (rc < 0)
+        return rc;
+    memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
 static int start_listener(server_t *sv)
 {
     struct sockaddr_storage addr;
@@ -98,11 +124,7 @@ static int start_listener(server_t *sv)
     int rc;
 
     snprintf(port, sizeof(port), "%d", sv->cfg->listen_port);
-    rc = uv_ip4_addr(sv->cfg->listen_addr, sv->cfg->listen_port,
-                     (struct sockaddr_in *)&addr);
-    if (rc < 0)
-        rc = uv_ip6_addr(sv->cfg->listen_addr, sv->cfg->listen_port,
-                         (struct sockaddr_in6 *)&addr);
+    rc = resolve_listen(sv->cfg->listen_addr, port, &addr);
     if (rc == 0) {
         uv_tcp_init(sv->loop, &sv->listener);
         sv->listening = 1;
@@ -255,9 +277,8 @@ int server_reload(char *err, size_t errlen)
 
     if (!n)
         return -1;
-    cc = build_classifier(n);
+    cc = build_classifier(n, err, errlen);
     if (!cc) {
-        snprintf(err, errlen, "%s: invalid [tables] or [procedures] entry", n->path);
         config_free(n);
         return -1;
     }
@@ -284,6 +305,7 @@ int server_start(uv_loop_t *loop, config_t *cfg)
 {
     server_t *sv = calloc(1, sizeof(*sv));
     log_line_t l;
+    char err[600];
 
     if (!sv)
         return -1;
@@ -292,9 +314,9 @@ int server_start(uv_loop_t *loop, config_t *cfg)
     sv->cfg = cfg;
     sv->retry_enabled = cfg->retry_enabled;
     sv->started_ms = uv_now(loop);
-    sv->ccfg = build_classifier(cfg);
+    sv->ccfg = build_classifier(cfg, err, sizeof(err));
     if (!sv->ccfg) {
-        log_simple(LOG_ERROR, "config_invalid", "invalid [tables] or [procedures] entry");
+        log_simple(LOG_ERROR, "config_invalid", err);
         return -1;
     }
     sv->queue = queue_mgr_new(loop, table_limit, NULL);
