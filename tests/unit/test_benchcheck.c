@@ -8,18 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define EXPECT(cond)                                                           \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,        \
-                    #cond);                                                    \
-        }                                                                      \
-    } while (0)
+#include "tests/unit/expect.h"
 
 /* Rows (k, 10k+2) for k in [lo, lo+n), appended in descending order so the
  * comparison cannot rely on the caller's order. */

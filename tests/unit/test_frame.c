@@ -10,18 +10,7 @@
 #include "protocol/buf.h"
 #include "protocol/frame.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-        }                                                                      \
-    } while (0)
+#include "tests/unit/expect.h"
 
 /* A stream of three messages: Query, Sync, a 300-byte CopyData. */
 static void make_stream(buf_t *b)
@@ -71,7 +60,7 @@ static void test_split_every_byte(void)
             ok = 0;
         buf_free(&in);
     }
-    CHECK(ok);
+    EXPECT(ok);
     buf_free(&whole);
 }
 
@@ -83,15 +72,15 @@ static void test_lengths(void)
     uint8_t huge[5] = {'Q', 0x10, 0, 0, 0};
     uint8_t exact[9] = {'Q', 0, 0, 0, 8, 'a', 'b', 'c', 0};
 
-    CHECK(frame_read(neg, 5, 1 << 20, &f) == FRAME_EBADLEN);
-    CHECK(frame_read(small, 5, 1 << 20, &f) == FRAME_EBADLEN);
-    CHECK(frame_read(huge, 5, 1 << 20, &f) == FRAME_ETOOBIG);
-    CHECK(frame_read(huge, 4, 1 << 20, &f) == FRAME_NEED_MORE);
-    CHECK(frame_read(exact, 8, 1 << 20, &f) == FRAME_OK && f.body == NULL);
-    CHECK(frame_read(exact, 9, 1 << 20, &f) == FRAME_OK && f.body == exact + 5 &&
+    EXPECT(frame_read(neg, 5, 1 << 20, &f) == FRAME_EBADLEN);
+    EXPECT(frame_read(small, 5, 1 << 20, &f) == FRAME_EBADLEN);
+    EXPECT(frame_read(huge, 5, 1 << 20, &f) == FRAME_ETOOBIG);
+    EXPECT(frame_read(huge, 4, 1 << 20, &f) == FRAME_NEED_MORE);
+    EXPECT(frame_read(exact, 8, 1 << 20, &f) == FRAME_OK && f.body == NULL);
+    EXPECT(frame_read(exact, 9, 1 << 20, &f) == FRAME_OK && f.body == exact + 5 &&
           f.body_len == 4 && f.total == 9);
-    CHECK(frame_read(exact, 9, 8, &f) == FRAME_OK);
-    CHECK(frame_read(exact, 9, 7, &f) == FRAME_ETOOBIG);
+    EXPECT(frame_read(exact, 9, 8, &f) == FRAME_OK);
+    EXPECT(frame_read(exact, 9, 7, &f) == FRAME_ETOOBIG);
 }
 
 static void test_startup(void)
@@ -111,17 +100,17 @@ static void test_startup(void)
     buf_put_u8(&b, 0);
     buf_set_u32(b.data, (uint32_t)b.len);
     for (size_t n = 0; n < b.len; n++)
-        CHECK(frame_read_startup(b.data, n, &f) == FRAME_NEED_MORE);
-    CHECK(frame_read_startup(b.data, b.len, &f) == FRAME_OK);
-    CHECK(frame_startup_code(&f) == FRAME_PROTO_3);
-    CHECK(frame_parse_startup(&f, &st) == FRAME_OK && st.nparams == 2);
-    CHECK(strcmp(frame_startup_get(&st, "user"), "etl") == 0);
-    CHECK(frame_startup_get(&st, "database") == NULL);
+        EXPECT(frame_read_startup(b.data, n, &f) == FRAME_NEED_MORE);
+    EXPECT(frame_read_startup(b.data, b.len, &f) == FRAME_OK);
+    EXPECT(frame_startup_code(&f) == FRAME_PROTO_3);
+    EXPECT(frame_parse_startup(&f, &st) == FRAME_OK && st.nparams == 2);
+    EXPECT(strcmp(frame_startup_get(&st, "user"), "etl") == 0);
+    EXPECT(frame_startup_get(&st, "database") == NULL);
     /* A missing final terminator is malformed. */
     f.body_len--;
-    CHECK(frame_parse_startup(&f, &st) == FRAME_EMALFORMED);
-    CHECK(frame_read_startup(bad_len, 8, &f) == FRAME_EBADLEN);
-    CHECK(frame_read_startup(too_big, 8, &f) == FRAME_ETOOBIG);
+    EXPECT(frame_parse_startup(&f, &st) == FRAME_EMALFORMED);
+    EXPECT(frame_read_startup(bad_len, 8, &f) == FRAME_EBADLEN);
+    EXPECT(frame_read_startup(too_big, 8, &f) == FRAME_ETOOBIG);
     buf_free(&b);
 }
 
@@ -131,14 +120,14 @@ static void test_error_roundtrip(void)
     frame_t f;
     frame_error_t e;
 
-    CHECK(frame_put_error(&b, "ERROR", "40001", "could not serialize", "detail x") == 0);
-    CHECK(frame_read(b.data, b.len, 1 << 20, &f) == FRAME_OK && f.type == 'E');
-    CHECK(frame_parse_error(&f, &e) == FRAME_OK);
-    CHECK(strcmp(e.sqlstate, "40001") == 0 && strcmp(e.message, "could not serialize") == 0);
-    CHECK(strcmp(e.detail, "detail x") == 0 && strcmp(e.severity, "ERROR") == 0);
+    EXPECT(frame_put_error(&b, "ERROR", "40001", "could not serialize", "detail x") == 0);
+    EXPECT(frame_read(b.data, b.len, 1 << 20, &f) == FRAME_OK && f.type == 'E');
+    EXPECT(frame_parse_error(&f, &e) == FRAME_OK);
+    EXPECT(strcmp(e.sqlstate, "40001") == 0 && strcmp(e.message, "could not serialize") == 0);
+    EXPECT(strcmp(e.detail, "detail x") == 0 && strcmp(e.severity, "ERROR") == 0);
     /* Cut inside a field: malformed, never a read past the end. */
     f.body_len = 12;
-    CHECK(frame_parse_error(&f, &e) == FRAME_EMALFORMED);
+    EXPECT(frame_parse_error(&f, &e) == FRAME_EMALFORMED);
     buf_free(&b);
 }
 
@@ -148,11 +137,11 @@ static void test_cursor_bounds(void)
     frame_cur_t c;
 
     frame_cur_init(&c, b, sizeof(b));
-    CHECK(strcmp(frame_get_str(&c), "ab") == 0);
-    CHECK(frame_get_u16(&c) == 0x0102 && !c.err);
-    CHECK(frame_get_u32(&c) == 0 && c.err);
+    EXPECT(strcmp(frame_get_str(&c), "ab") == 0);
+    EXPECT(frame_get_u16(&c) == 0x0102 && !c.err);
+    EXPECT(frame_get_u32(&c) == 0 && c.err);
     frame_cur_init(&c, b + 3, 3);
-    CHECK(frame_get_str(&c) == NULL && c.err);
+    EXPECT(frame_get_str(&c) == NULL && c.err);
 }
 
 static void test_builders(void)
@@ -161,11 +150,11 @@ static void test_builders(void)
     frame_t f;
 
     frame_put_ready(&b, 'T');
-    CHECK(b.len == 6 && frame_read(b.data, b.len, 100, &f) == FRAME_OK &&
+    EXPECT(b.len == 6 && frame_read(b.data, b.len, 100, &f) == FRAME_OK &&
           f.type == 'Z' && f.body[0] == 'T');
     buf_reset(&b);
     frame_put_cancel(&b, 7, 9);
-    CHECK(b.len == 16 && buf_get_u32(b.data + 4) == FRAME_CODE_CANCEL &&
+    EXPECT(b.len == 16 && buf_get_u32(b.data + 4) == FRAME_CODE_CANCEL &&
           buf_get_u32(b.data + 8) == 7 && buf_get_u32(b.data + 12) == 9);
     buf_free(&b);
 }

@@ -9,18 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-static int passed, failed;
-
-#define EXPECT(cond)                                                           \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,        \
-                    #cond);                                                    \
-        }                                                                      \
-    } while (0)
+#include "tests/unit/expect.h"
 
 /* ---- limits, looked up by table name; 1 unless listed ---- */
 

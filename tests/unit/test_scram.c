@@ -14,18 +14,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-static int passed, failed;
-
-#define EXPECT(cond)                                                           \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__,        \
-                    #cond);                                                    \
-        }                                                                      \
-    } while (0)
+#include "tests/unit/expect.h"
 
 /* From PostgreSQL 15: SET password_encryption = 'scram-sha-256'; CREATE ROLE
  * sluice_op PASSWORD 'correct horse battery'; then pg_authid.rolpassword. */
