@@ -459,7 +459,9 @@ static void note_error(runit_t *u, const uint8_t *p, size_t n)
     u->failed = retry_is_retryable(g_server->cfg, e.sqlstate, e.message, e.detail);
 }
 
-static void record_error(session_t *s, runit_t *u, int attempt, const char *outcome)
+/* Adds an entry to the ring SHOW ERRORS lists. */
+static void ring_error(session_t *s, const char *sqlstate, const char *message,
+                       const char *detail, int attempt, const char *outcome)
 {
     char tables[300];
     stats_error_t e = {0};
@@ -470,9 +472,9 @@ static void record_error(session_t *s, runit_t *u, int attempt, const char *outc
         e.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
     e.session = s->sid;
     e.tables = tables;
-    e.sqlstate = u->sqlstate;
-    e.message = u->message ? u->message : "";
-    e.detail = u->detail;
+    e.sqlstate = sqlstate;
+    e.message = message ? message : "";
+    e.detail = detail;
     e.attempt = attempt;
     e.outcome = outcome;
     e.statement = s->current_sql;
@@ -500,13 +502,14 @@ static const char *why_not(session_t *s, struct retry *r, runit_t *u)
     return NULL;
 }
 
-static void log_outcome(session_t *s, runit_t *u, const char *event, const char *why)
+/* The end of a run of replays: logged and counted once. */
+static void replays_ended(session_t *s, runit_t *u, int ok, const char *why)
 {
     log_line_t l;
     char tables[300];
 
     tables_of(s, tables, sizeof(tables));
-    sess_log(s, &l, event[6] == 's' ? LOG_INFO : LOG_WARN, event);
+    sess_log(s, &l, ok ? LOG_INFO : LOG_WARN, ok ? "retry_succeeded" : "retry_gave_up");
     if (tables[0])
         log_str(&l, "table", tables);
     log_u64(&l, "attempts", (uint64_t)s->retry->attempt + 1);
@@ -515,10 +518,18 @@ static void log_outcome(session_t *s, runit_t *u, const char *event, const char 
         log_str(&l, "reason", why);
     log_u64(&l, "elapsed_ms", uv_now(g_server->loop) - s->retry->began_ms);
     log_end(&l);
+    stats_retry((const char *const *)s->held, s->nheld,
+                ok ? STATS_RETRY_SUCCEEDED : STATS_RETRY_GAVE_UP, ok ? NULL : u->sqlstate);
+    if (ok)
+        g_server->stats.retries_succeeded++;
+    else
+        g_server->stats.retries_gave_up++;
 }
 
-static void log_passed(session_t *s, const char *sqlstate, const char *msg,
-                       const char *why)
+/* A retryable error reaches the client after all: logged, counted and
+ * kept for SHOW ERRORS. */
+static void pass_error(session_t *s, const char *sqlstate, const char *message,
+                       const char *detail, int attempt, const char *why)
 {
     log_line_t l;
     char tables[300];
@@ -528,9 +539,12 @@ static void log_passed(session_t *s, const char *sqlstate, const char *msg,
     if (tables[0])
         log_str(&l, "table", tables);
     log_str(&l, "sqlstate", sqlstate);
-    log_str(&l, "msg", msg);
+    log_str(&l, "msg", message);
     log_str(&l, "reason", why);
     log_end(&l);
+    stats_error_passed((const char *const *)s->held, s->nheld, sqlstate);
+    g_server->stats.errors_passed++;
+    ring_error(s, sqlstate, message, detail, attempt, why);
 }
 
 /* A retryable error that no unit tracked (retry off, or a session that
@@ -538,29 +552,11 @@ static void log_passed(session_t *s, const char *sqlstate, const char *msg,
 void retry_note_untracked_error(session_t *s, const char *sqlstate, const char *message,
                                 const char *detail)
 {
-    char tables[300];
-    stats_error_t e = {0};
-    uv_timeval64_t tv;
-    const char *why = g_server->retry_enabled ? "not recorded for replay" : "retry is off";
-
     if ((s->retry && (s->retry->head || s->retry->phase != RP_IDLE)) ||
         !retry_is_retryable(g_server->cfg, sqlstate, message, detail))
         return;
-    log_passed(s, sqlstate, message, why);
-    stats_error_passed((const char *const *)s->held, s->nheld, sqlstate);
-    g_server->stats.errors_passed++;
-    tables_of(s, tables, sizeof(tables));
-    if (uv_gettimeofday(&tv) == 0)
-        e.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    e.session = s->sid;
-    e.tables = tables;
-    e.sqlstate = sqlstate;
-    e.message = message ? message : "";
-    e.detail = detail;
-    e.attempt = 1;
-    e.outcome = why;
-    e.statement = s->current_sql;
-    stats_record_error(&e);
+    pass_error(s, sqlstate, message, detail, 1,
+               g_server->retry_enabled ? "not recorded for replay" : "retry is off");
 }
 
 /* ---- replay ---- */
@@ -681,7 +677,7 @@ static void start_retry(session_t *s, struct retry *r, runit_t *u, const uint8_t
     log_u64(&l, "backoff_ms", delay);
     log_end(&l);
     stats_retry((const char *const *)s->held, s->nheld, STATS_RETRY_ATTEMPT, u->sqlstate);
-    record_error(s, u, r->attempt, "retried");
+    ring_error(s, u->sqlstate, u->message, u->detail, r->attempt, "retried");
     g_server->stats.retries_attempted++;
     buf_reset(&u->held);
     u->errored = u->failed = 0;
@@ -738,9 +734,8 @@ static void give_up(session_t *s, struct retry *r, const char *why)
     runit_t *u = r->head;
     buf_t out = {0};
 
-    log_outcome(s, u, "retry_gave_up", why);
-    stats_retry((const char *const *)s->held, s->nheld, STATS_RETRY_GAVE_UP, u->sqlstate);
-    g_server->stats.retries_gave_up++;
+    replays_ended(s, u, 0, why);
+    pass_error(s, u->sqlstate, u->message, u->detail, r->attempt + 1, why);
     frame_put_query(&out, r->orig_status == 'E'
                               ? "ROLLBACK; BEGIN; SELECT pgsluice_restores_failed_transaction()"
                               : "ROLLBACK");
@@ -837,29 +832,15 @@ static int unit_end(session_t *s, struct retry *r, runit_t *u, const uint8_t *z,
         start_retry(s, r, u, z, n);
         return 0;
     }
-    if (u->failed) {
-        log_passed(s, u->sqlstate, u->message, why);
-        stats_error_passed((const char *const *)s->held, s->nheld, u->sqlstate);
-        record_error(s, u, r->attempt + 1, why);
-        g_server->stats.errors_passed++;
-        if (r->phase != RP_IDLE) {
-            log_outcome(s, u, "retry_gave_up", why);
-            stats_retry((const char *const *)s->held, s->nheld, STATS_RETRY_GAVE_UP,
-                        u->sqlstate);
-            g_server->stats.retries_gave_up++;
-        }
-    } else if (r->phase != RP_IDLE && u->errored) {
-        log_outcome(s, u, "retry_gave_up", "the replay failed with another error");
-        stats_retry((const char *const *)s->held, s->nheld, STATS_RETRY_GAVE_UP,
-                    u->sqlstate);
-        g_server->stats.retries_gave_up++;
-    } else if (r->phase != RP_IDLE) {
-        log_outcome(s, u, "retry_succeeded", NULL);
-        stats_retry((const char *const *)s->held, s->nheld, STATS_RETRY_SUCCEEDED, NULL);
-        g_server->stats.retries_succeeded++;
-    } else {
+    if (u->failed)
+        pass_error(s, u->sqlstate, u->message, u->detail, r->attempt + 1, why);
+    if (r->phase != RP_IDLE)
+        replays_ended(s, u, !u->errored,
+                      u->failed    ? why
+                      : u->errored ? "the replay failed with another error"
+                                   : NULL);
+    else if (!u->failed)
         budget_earn();
-    }
     deliver_held(s, u, z[5] == 'T');
     if (z[5] == 'T' && u->md_on)
         EVP_DigestUpdate(u->md, z, n);
