@@ -67,18 +67,29 @@ typedef struct qrows {
     int n, cap;
 } qrows_t;
 
+/* Makes room for one more row in a growing array of rows of size bytes. */
+static int rows_room(void **v, int n, int *cap, size_t size)
+{
+    void *p;
+    int c;
+
+    if (n < *cap)
+        return 0;
+    c = *cap ? *cap * 2 : 16;
+    p = realloc(*v, size * (size_t)c);
+    if (!p)
+        return -1;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
 static qrow_t *qrow_add(qrows_t *q, const char *table)
 {
     qrow_t *v;
 
-    if (q->n == q->cap) {
-        int cap = q->cap ? q->cap * 2 : 16;
-        v = realloc(q->v, sizeof(*v) * (size_t)cap);
-        if (!v)
-            return NULL;
-        q->v = v;
-        q->cap = cap;
-    }
+    if (rows_room((void **)&q->v, q->n, &q->cap, sizeof(*q->v)) < 0)
+        return NULL;
     v = &q->v[q->n];
     memset(v, 0, sizeof(*v));
     v->table = strdup(table);
@@ -327,14 +338,8 @@ static srow_t *srow_get(srows_t *q, const char *table)
     for (int i = 0; i < q->n; i++)
         if (strcmp(q->v[i].table, table) == 0)
             return &q->v[i];
-    if (q->n == q->cap) {
-        int cap = q->cap ? q->cap * 2 : 16;
-        v = realloc(q->v, sizeof(*v) * (size_t)cap);
-        if (!v)
-            return NULL;
-        q->v = v;
-        q->cap = cap;
-    }
+    if (rows_room((void **)&q->v, q->n, &q->cap, sizeof(*q->v)) < 0)
+        return NULL;
     v = &q->v[q->n];
     memset(v, 0, sizeof(*v));
     if (!(v->table = strdup(table)))

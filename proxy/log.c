@@ -140,26 +140,28 @@ void log_str(log_line_t *l, const char *key, const char *value)
     log_strn(l, key, value, 512);
 }
 
+static void put_number(log_line_t *l, const char *key, const char *num)
+{
+    if (!l->on)
+        return;
+    put_key(l, key);
+    put(l, num, strlen(num));
+}
+
 void log_u64(log_line_t *l, const char *key, uint64_t value)
 {
     char num[32];
 
-    if (!l->on)
-        return;
     snprintf(num, sizeof(num), "%" PRIu64, value);
-    put_key(l, key);
-    put(l, num, strlen(num));
+    put_number(l, key, num);
 }
 
 void log_i64(log_line_t *l, const char *key, int64_t value)
 {
     char num[32];
 
-    if (!l->on)
-        return;
     snprintf(num, sizeof(num), "%" PRId64, value);
-    put_key(l, key);
-    put(l, num, strlen(num));
+    put_number(l, key, num);
 }
 
 void log_end(log_line_t *l)
