@@ -160,7 +160,8 @@ static void log_slot(session_t *s, log_level_t lv, const char *event, char **t, 
     log_str(&l, "table", tables);
     if (field)
         log_u64(&l, field, ms);
-    if (s->wait_position && strcmp(event, "slot_granted") == 0)
+    /* Every line about a wait says where in line the session arrived. */
+    if (s->wait_position)
         log_u64(&l, "position", (uint64_t)s->wait_position);
     log_end(&l);
 }
@@ -260,8 +261,7 @@ static int need_slots(session_t *s, char **tables, int n)
         s->nwant = nm;
         s->wait_started_ms = sess_now();
         s->wait_position = wait_position(s, missing[0]);
-        log_slot(s, LOG_INFO, "slot_queued", missing, nm, "position",
-                 (uint64_t)s->wait_position);
+        log_slot(s, LOG_INFO, "slot_queued", missing, nm, NULL, 0);
         return 0;
     }
     if (rc == QUEUE_EDEADLK)
